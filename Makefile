@@ -1,0 +1,35 @@
+# Every target sets up .venv first; on a fresh machine `make run` and `make test` are all you need.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: install run test lint spec bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/meshplane serve
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/python -m compileall -q server tests bench
+
+spec: install
+	$(BIN)/meshplane openapi write provider-spec/openapi.json
+
+bench: install
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/xds.py
+	$(BIN)/python bench/terraform.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
