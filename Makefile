@@ -25,6 +25,7 @@ lint: install
 
 spec: install
 	$(BIN)/meshplane openapi write provider-spec/openapi.json
+	cp provider-spec/openapi.json provider-spec/terraform.json server/meshplane/terraform/
 
 bench: install
 	$(BIN)/python bench/api.py

@@ -1,0 +1,32 @@
+"""HTTP only: parse the request, call the store, render the answer.
+
+Every request passes through :func:`meshplane.api.auth.authenticate` first: the one place where
+authentication (SigV4 verification, tokens) will be added without touching a handler.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Flask, Response, request
+
+from meshplane.api import auth, errors, resources, tags
+
+
+def register_api(app: Flask) -> None:
+    """Mount the App Mesh API (/v20190125) and meshplane's own endpoints on ``app``."""
+    errors.install(app)
+    app.before_request(lambda: auth.authenticate(request))
+    app.after_request(_request_id)
+    app.register_blueprint(resources.blueprint())
+    app.register_blueprint(tags.blueprint())
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response('{"status":"ok"}', mimetype="application/json")
+
+
+def _request_id(response: Response) -> Response:
+    # botocore surfaces this as ResponseMetadata.RequestId; AWS sends one on every response.
+    response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    return response

@@ -1,0 +1,68 @@
+"""Schema migrations, append-only: never edit a released migration, add a new one."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("meshplane")
+
+
+@migrations()
+def m001_resources(db: Database) -> None:
+    """Resources, tags, the revisions feed, clientTokens and the reference index."""
+    db.executescript(
+        """
+        CREATE TABLE resources (
+            id INTEGER PRIMARY KEY,
+            mesh TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            parent TEXT NOT NULL DEFAULT '',   -- router of a route, gateway of a gateway route
+            name TEXT NOT NULL,
+            arn TEXT NOT NULL UNIQUE,
+            uid TEXT NOT NULL UNIQUE,
+            version INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            mesh_owner TEXT NOT NULL,
+            resource_owner TEXT NOT NULL,
+            spec TEXT NOT NULL,                -- stored form (snake_case), read by the xDS process
+            wire TEXT NOT NULL,                -- the same spec as the client sent it (camelCase), served as is
+            UNIQUE (mesh, kind, parent, name)
+        );
+        CREATE TABLE tags (
+            resource_id INTEGER NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (resource_id, key)
+        ) WITHOUT ROWID;
+        -- Who references whom, kept in step with specs, so delete rules are index look-ups.
+        CREATE TABLE refs (
+            resource_id INTEGER NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
+            mesh TEXT NOT NULL,
+            to_kind TEXT NOT NULL,
+            to_name TEXT NOT NULL
+        );
+        CREATE INDEX refs_target ON refs (mesh, to_kind, to_name);
+        CREATE INDEX refs_source ON refs (resource_id);
+        CREATE TABLE revisions (
+            rev INTEGER PRIMARY KEY AUTOINCREMENT,
+            mesh TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            parent TEXT NOT NULL DEFAULT '',
+            op TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            ts REAL NOT NULL
+        );
+        CREATE TABLE client_tokens (
+            operation TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            token TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            response TEXT NOT NULL,
+            ts REAL NOT NULL,
+            PRIMARY KEY (operation, resource, token)
+        ) WITHOUT ROWID;
+        CREATE INDEX client_tokens_ts ON client_tokens (ts);
+        """
+    )

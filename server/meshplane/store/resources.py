@@ -1,0 +1,607 @@
+"""ResourceStore: every read and write of App Mesh resources.
+
+One write door (:meth:`ResourceStore._write`): a ``BEGIN IMMEDIATE`` transaction that does the
+clientToken, existence, quota and dependency checks, the write, the version bump and the append
+to the revisions feed, and commits before the caller answers 200. Nothing else writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from meshplane import kinds
+from meshplane.config import Config
+from meshplane.errors import (
+    BadRequestException,
+    ConflictException,
+    LimitExceededException,
+    NotFoundException,
+    ResourceInUseException,
+    ServiceUnavailableException,
+    TooManyTagsException,
+)
+from meshplane.kinds import Kind
+from meshplane.store.database import ConnectionPool
+from meshplane.store.references import references
+
+T = TypeVar("T")
+
+MAX_TAGS = 50
+
+_COLUMNS = (
+    "id, mesh, kind, parent, name, arn, uid, version, created_at, updated_at, "
+    "mesh_owner, resource_owner, spec, wire"
+)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored resource, as the API renders it."""
+
+    id: int
+    mesh: str
+    kind: str
+    parent: str
+    name: str
+    arn: str
+    uid: str
+    version: int
+    created_at: float
+    updated_at: float
+    mesh_owner: str
+    resource_owner: str
+    spec: str  # JSON text, stored (snake_case) form
+    wire: str  # JSON text, wire (camelCase) form
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> Record:
+        return cls(*row)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One row of the revisions feed."""
+
+    rev: int
+    mesh: str
+    kind: str
+    name: str
+    parent: str
+    op: str
+    version: int
+    ts: float
+
+
+@dataclass(frozen=True)
+class Written:
+    """The outcome of a write: the record, and whether a clientToken replay answered it.
+
+    :param response: on a replay, the original JSON response text to send again verbatim.
+    """
+
+    record: Record | None
+    response: str | None = None
+
+
+class ResourceStore:
+    """App Mesh resources in SQLite.
+
+    :param config: account id, region, quotas, database path and pragmas.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.pool = ConnectionPool(
+            config.db, synchronous=config.synchronous, busy_timeout_ms=config.busy_timeout_ms
+        )
+
+    def close(self) -> None:
+        """Close this store's connections."""
+        self.pool.close()
+
+    # -- the write door ---------------------------------------------------------------------
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` inside one ``BEGIN IMMEDIATE`` transaction and commit it.
+
+        :raises ServiceUnavailableException: the database stayed locked past the busy timeout.
+        """
+        conn = self.pool.get()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise ServiceUnavailableException("The database is busy; retry the request") from exc
+            raise
+        try:
+            result = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                raise ServiceUnavailableException("The database is busy; retry the request") from exc
+            raise
+        return result
+
+    # -- naming -------------------------------------------------------------------------------
+
+    def arn(self, kind: Kind, mesh: str, parent: str, name: str) -> str:
+        """The resource ARN, as AWS forms it (``arn:aws:appmesh:<region>:<acct>:mesh/<mesh>/...``)."""
+        base = f"arn:aws:appmesh:{self.config.region}:{self.config.account_id}:mesh/{mesh}"
+        if kind is kinds.MESH:
+            return base
+        if kind.parent:
+            return f"{base}/{kind.parent}/{parent}/{kind.key}/{name}"
+        return f"{base}/{kind.key}/{name}"
+
+    def check_owner(self, mesh_owner: str | None, mesh: str) -> None:
+        """A meshOwner other than our account names a mesh we cannot have: NotFound."""
+        if mesh_owner is not None and mesh_owner != self.config.account_id:
+            raise NotFoundException(f"Mesh {mesh} for account {mesh_owner} is not present")
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, kind: Kind, mesh: str, parent: str, name: str) -> Record:
+        """The resource, or NotFoundException naming what is missing."""
+        row = self.pool.get().execute(
+            f"SELECT {_COLUMNS} FROM resources WHERE mesh=? AND kind=? AND parent=? AND name=?",
+            (mesh, kind.key, parent, name),
+        ).fetchone()
+        if row is None:
+            self._raise_not_found(self.pool.get(), kind, mesh, parent, name)
+        return Record.from_row(row)
+
+    def list(
+        self, kind: Kind, mesh: str, parent: str, limit: int, next_token: str | None
+    ) -> tuple[list[Record], str | None]:
+        """One page of ``kind`` under ``mesh`` (and ``parent``), in creation order.
+
+        :raises BadRequestException: ``next_token`` did not come from this listing.
+        :raises NotFoundException: the mesh or parent does not exist.
+        """
+        conn = self.pool.get()
+        scope = _scope_hash(kind.key, mesh, parent)
+        after = _decode_token(next_token, scope) if next_token else 0
+        if kind is kinds.MESH:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM resources WHERE kind='mesh' AND id>? ORDER BY id LIMIT ?",
+                (after, limit + 1),
+            ).fetchall()
+        else:
+            self._require_parents(conn, kind, mesh, parent)
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM resources WHERE mesh=? AND kind=? AND parent=? AND id>? "
+                "ORDER BY id LIMIT ?",
+                (mesh, kind.key, parent, after, limit + 1),
+            ).fetchall()
+        records = [Record.from_row(r) for r in rows[:limit]]
+        token = _encode_token(records[-1].id, scope) if len(rows) > limit else None
+        return records, token
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def create(
+        self,
+        kind: Kind,
+        mesh: str,
+        parent: str,
+        name: str,
+        spec: Mapping[str, Any],
+        wire: Mapping[str, Any],
+        tags: list[dict[str, str]],
+        client_token: str | None,
+        request_hash: str,
+        render: Callable[[Record], str],
+        check_parent: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> Written:
+        """Create a resource; replay the original answer for a repeated clientToken.
+
+        :param spec: stored form; ``wire``: the client's form of the same spec.
+        :param request_hash: digest of the request (without its token), to tell a replay from a misuse.
+        :param render: turns the new record into the response text remembered for replays.
+        :param check_parent: validates the spec against the parent's spec (route vs router listeners).
+        :raises ConflictException: the name exists, or the token was used with another request.
+        :raises NotFoundException: the mesh or parent does not exist.
+        :raises LimitExceededException: a quota would be exceeded.
+        """
+        if len(tags) > MAX_TAGS:
+            raise TooManyTagsException(f"Number of tags {len(tags)} exceeds the maximum of {MAX_TAGS}")
+        self._check_backends(spec)
+        resource_key = f"{mesh}/{parent}/{name}"
+        operation = "Create" + kind.label
+
+        def txn(conn: sqlite3.Connection) -> Written:
+            replay = self._replay(conn, operation, resource_key, client_token, request_hash)
+            if replay is not None:
+                return Written(None, replay)
+            if kind is not kinds.MESH:
+                parent_spec = self._require_parents(conn, kind, mesh, parent)
+                if check_parent is not None and parent_spec is not None:
+                    check_parent(parent_spec)
+            self._check_quota(conn, kind, mesh, parent)
+            now = _now()
+            arn = self.arn(kind, mesh, parent, name)
+            owner = self.config.account_id
+            try:
+                cur = conn.execute(
+                    "INSERT INTO resources (mesh, kind, parent, name, arn, uid, version, created_at, "
+                    "updated_at, mesh_owner, resource_owner, spec, wire) VALUES (?,?,?,?,?,?,1,?,?,?,?,?,?)",
+                    (mesh, kind.key, parent, name, arn, str(uuid.uuid4()), now, now, owner, owner,
+                     _dumps(spec), _dumps(wire)),
+                )
+            except sqlite3.IntegrityError:
+                raise ConflictException(
+                    f"{kind.label} with name {name} already exists"
+                    + ("" if kind is kinds.MESH else f" in mesh {mesh}")
+                ) from None
+            rid = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT OR REPLACE INTO tags (resource_id, key, value) VALUES (?,?,?)",
+                [(rid, t["key"], t["value"]) for t in tags],
+            )
+            self._index_refs(conn, rid, kind, mesh, spec)
+            record = self._fetch(conn, rid)
+            self._append_revision(conn, record, "create")
+            self._remember(conn, operation, resource_key, client_token, request_hash, render(record))
+            return Written(record)
+
+        return self._write(txn)
+
+    def update(
+        self,
+        kind: Kind,
+        mesh: str,
+        parent: str,
+        name: str,
+        spec: Mapping[str, Any] | None,
+        wire: Mapping[str, Any] | None,
+        client_token: str | None,
+        request_hash: str,
+        render: Callable[[Record], str],
+        check_parent: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> Written:
+        """Replace a resource's spec (``None`` keeps it: UpdateMesh's spec is optional); version +1.
+
+        :raises NotFoundException, ConflictException, LimitExceededException: as for create.
+        """
+        if spec is not None:
+            self._check_backends(spec)
+        resource_key = f"{mesh}/{parent}/{name}"
+        operation = "Update" + kind.label
+
+        def txn(conn: sqlite3.Connection) -> Written:
+            replay = self._replay(conn, operation, resource_key, client_token, request_hash)
+            if replay is not None:
+                return Written(None, replay)
+            current = self._get_in(conn, kind, mesh, parent, name)
+            if check_parent is not None and spec is not None and kind.parent:
+                parent_spec = self._require_parents(conn, kind, mesh, parent)
+                if parent_spec is not None:
+                    check_parent(parent_spec)
+            new_spec = current.spec if spec is None else _dumps(spec)
+            new_wire = current.wire if wire is None else _dumps(wire)
+            conn.execute(
+                "UPDATE resources SET version=version+1, updated_at=?, spec=?, wire=? WHERE id=?",
+                (max(_now(), current.updated_at), new_spec, new_wire, current.id),
+            )
+            if spec is not None:
+                conn.execute("DELETE FROM refs WHERE resource_id=?", (current.id,))
+                self._index_refs(conn, current.id, kind, mesh, spec)
+            record = self._fetch(conn, current.id)
+            self._append_revision(conn, record, "update")
+            self._remember(conn, operation, resource_key, client_token, request_hash, render(record))
+            return Written(record)
+
+        return self._write(txn)
+
+    def delete(self, kind: Kind, mesh: str, parent: str, name: str) -> Record:
+        """Delete a resource that nothing depends on; its tags and references go with it.
+
+        :raises ResourceInUseException: naming what still depends on it.
+        :raises NotFoundException: it does not exist.
+        """
+
+        def txn(conn: sqlite3.Connection) -> Record:
+            record = self._get_in(conn, kind, mesh, parent, name)
+            self._check_unused(conn, kind, record)
+            conn.execute("DELETE FROM resources WHERE id=?", (record.id,))
+            self._append_revision(conn, record, "delete")
+            return record
+
+        return self._write(txn)
+
+    # -- tags ---------------------------------------------------------------------------------
+
+    def tags_of(self, arn: str, limit: int, next_token: str | None) -> tuple[list[dict[str, str]], str | None]:
+        """One page of the tags of the resource named by ``arn``, sorted by key.
+
+        :raises NotFoundException: no resource has that ARN.
+        """
+        conn = self.pool.get()
+        rid = self._id_by_arn(conn, arn)
+        scope = _scope_hash("tags", arn, "")
+        after = _decode_key_token(next_token, scope) if next_token else ""
+        rows = conn.execute(
+            "SELECT key, value FROM tags WHERE resource_id=? AND key>? ORDER BY key LIMIT ?",
+            (rid, after, limit + 1),
+        ).fetchall()
+        page = [{"key": k, "value": v} for k, v in rows[:limit]]
+        token = _encode_key_token(page[-1]["key"], scope) if len(rows) > limit else None
+        return page, token
+
+    def tag(self, arn: str, tags: list[dict[str, str]]) -> None:
+        """Upsert tags by key.
+
+        :raises TooManyTagsException: the resource would carry more than 50 tags.
+        """
+
+        def txn(conn: sqlite3.Connection) -> None:
+            rid = self._id_by_arn(conn, arn)
+            conn.executemany(
+                "INSERT OR REPLACE INTO tags (resource_id, key, value) VALUES (?,?,?)",
+                [(rid, t["key"], t["value"]) for t in tags],
+            )
+            (count,) = conn.execute("SELECT count(*) FROM tags WHERE resource_id=?", (rid,)).fetchone()
+            if count > MAX_TAGS:
+                raise TooManyTagsException(
+                    f"Number of tags {count} exceeds the maximum of {MAX_TAGS} for resource {arn}"
+                )
+
+        self._write(txn)
+
+    def untag(self, arn: str, keys: list[str]) -> None:
+        """Remove the tags with these keys (absent keys are ignored)."""
+
+        def txn(conn: sqlite3.Connection) -> None:
+            rid = self._id_by_arn(conn, arn)
+            conn.executemany("DELETE FROM tags WHERE resource_id=? AND key=?", [(rid, k) for k in keys])
+
+        self._write(txn)
+
+    # -- the xDS side's reads -------------------------------------------------------------------
+
+    def mesh_rows(self, mesh: str) -> list[tuple[str, str, str, str]]:
+        """Every resource of ``mesh`` as (kind, parent, name, stored spec JSON), read in one statement."""
+        return self.pool.get().execute(
+            "SELECT kind, parent, name, spec FROM resources WHERE mesh=? ORDER BY id", (mesh,)
+        ).fetchall()
+
+    def revisions_since(self, rev: int, limit: int = 10000) -> list[Revision]:
+        """Revisions after ``rev``, oldest first."""
+        rows = self.pool.get().execute(
+            "SELECT rev, mesh, kind, name, parent, op, version, ts FROM revisions WHERE rev>? "
+            "ORDER BY rev LIMIT ?",
+            (rev, limit),
+        ).fetchall()
+        return [Revision(*r) for r in rows]
+
+    def last_revision(self) -> int:
+        """The newest revision number (0 for an empty feed)."""
+        (rev,) = self.pool.get().execute("SELECT coalesce(max(rev), 0) FROM revisions").fetchone()
+        return int(rev)
+
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: changes when another connection commits (a cheap poll)."""
+        (value,) = self.pool.get().execute("PRAGMA data_version").fetchone()
+        return int(value)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _fetch(self, conn: sqlite3.Connection, rid: int) -> Record:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM resources WHERE id=?", (rid,)).fetchone()
+        return Record.from_row(row)
+
+    def _get_in(self, conn: sqlite3.Connection, kind: Kind, mesh: str, parent: str, name: str) -> Record:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM resources WHERE mesh=? AND kind=? AND parent=? AND name=?",
+            (mesh, kind.key, parent, name),
+        ).fetchone()
+        if row is None:
+            self._raise_not_found(conn, kind, mesh, parent, name)
+        return Record.from_row(row)
+
+    def _raise_not_found(self, conn: sqlite3.Connection, kind: Kind, mesh: str, parent: str, name: str) -> None:
+        acct = self.config.account_id
+        if kind is kinds.MESH:
+            raise NotFoundException(f"Mesh {name} for account {acct} is not present")
+        self._require_parents(conn, kind, mesh, parent)
+        where = f"under mesh {mesh}" if not kind.parent else f"under {kinds.BY_KEY[kind.parent].label} {parent} in mesh {mesh}"
+        raise NotFoundException(f"{kind.label} with name {name} is not present {where} for account {acct}")
+
+    def _require_parents(self, conn: sqlite3.Connection, kind: Kind, mesh: str, parent: str) -> dict[str, Any] | None:
+        """Check the mesh (and the parent router/gateway) exist; return the parent's stored spec."""
+        found = conn.execute(
+            "SELECT 1 FROM resources WHERE mesh=? AND kind='mesh' AND parent='' AND name=?", (mesh, mesh)
+        ).fetchone()
+        if found is None:
+            raise NotFoundException(f"Mesh {mesh} for account {self.config.account_id} is not present")
+        if not kind.parent:
+            return None
+        row = conn.execute(
+            "SELECT spec FROM resources WHERE mesh=? AND kind=? AND parent='' AND name=?",
+            (mesh, kind.parent, parent),
+        ).fetchone()
+        if row is None:
+            label = kinds.BY_KEY[kind.parent].label
+            raise NotFoundException(
+                f"{label} with name {parent} is not present under mesh {mesh} for account {self.config.account_id}"
+            )
+        spec: dict[str, Any] = json.loads(row[0])
+        return spec
+
+    def _check_quota(self, conn: sqlite3.Connection, kind: Kind, mesh: str, parent: str) -> None:
+        limit = self.config.quotas.get(kind.collection)
+        if limit is None:
+            return
+        if kind is kinds.MESH:
+            (count,) = conn.execute("SELECT count(*) FROM resources WHERE kind='mesh'").fetchone()
+            scope = f"account {self.config.account_id}"
+        else:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM resources WHERE mesh=? AND kind=? AND parent=?", (mesh, kind.key, parent)
+            ).fetchone()
+            scope = f"{kinds.BY_KEY[kind.parent].label} {parent}" if kind.parent else f"mesh {mesh}"
+        if count >= limit:
+            raise LimitExceededException(
+                f"The maximum number of {kind.label}s ({limit}) for {scope} has been reached"
+            )
+
+    def _check_backends(self, spec: Mapping[str, Any]) -> None:
+        limit = self.config.quotas.get("backends")
+        backends = spec.get("backends")
+        if limit is not None and backends is not None and len(backends) > limit:
+            raise LimitExceededException(
+                f"Number of backends {len(backends)} exceeds the maximum of {limit} per VirtualNode"
+            )
+
+    def _check_unused(self, conn: sqlite3.Connection, kind: Kind, record: Record) -> None:
+        acct = self.config.account_id
+        if kind is kinds.MESH:
+            for child in kinds.ALL[1:]:
+                found = conn.execute(
+                    "SELECT 1 FROM resources WHERE mesh=? AND kind=? LIMIT 1", (record.mesh, child.key)
+                ).fetchone()
+                if found:
+                    raise ResourceInUseException(
+                        f"Mesh {record.mesh} for account {acct} has active {child.label}s, "
+                        f"please delete {child.label}s before deleting the Mesh"
+                    )
+            return
+        if kind in (kinds.VIRTUAL_ROUTER, kinds.VIRTUAL_GATEWAY):
+            child = kinds.ROUTE if kind is kinds.VIRTUAL_ROUTER else kinds.GATEWAY_ROUTE
+            found = conn.execute(
+                "SELECT 1 FROM resources WHERE mesh=? AND kind=? AND parent=? LIMIT 1",
+                (record.mesh, child.key, record.name),
+            ).fetchone()
+            if found:
+                raise ResourceInUseException(
+                    f"{kind.label} with name {record.name} has active {child.label}s, "
+                    f"please delete {child.label}s before deleting the {kind.label}"
+                )
+        users = conn.execute(
+            "SELECT r.kind, r.parent, r.name FROM refs JOIN resources r ON r.id = refs.resource_id "
+            "WHERE refs.mesh=? AND refs.to_kind=? AND refs.to_name=? ORDER BY r.id LIMIT 20",
+            (record.mesh, kind.key, record.name),
+        ).fetchall()
+        if users:
+            described = ", ".join(
+                f"{kinds.BY_KEY[k].label} {p + '/' if p else ''}{n}" for k, p, n in users
+            )
+            if any(k == "virtualService" for k, _, _ in users):
+                reason = "it is a VirtualService provider"
+            elif any(k == "gatewayRoute" for k, _, _ in users):
+                reason = "it is the target of a GatewayRoute"
+            else:
+                reason = "it is a weighted target of a Route"
+            raise ResourceInUseException(
+                f"{kind.label} with name {record.name} cannot be deleted because {reason}; "
+                f"referenced by: {described}"
+            )
+
+    def _index_refs(self, conn: sqlite3.Connection, rid: int, kind: Kind, mesh: str, spec: Mapping[str, Any]) -> None:
+        refs = references(kind.key, spec)
+        if refs:
+            conn.executemany(
+                "INSERT INTO refs (resource_id, mesh, to_kind, to_name) VALUES (?,?,?,?)",
+                [(rid, mesh, k, n) for k, n in sorted(refs)],
+            )
+
+    def _append_revision(self, conn: sqlite3.Connection, record: Record, op: str) -> None:
+        conn.execute(
+            "INSERT INTO revisions (mesh, kind, name, parent, op, version, ts) VALUES (?,?,?,?,?,?,?)",
+            (record.mesh, record.kind, record.name, record.parent, op, record.version, _now()),
+        )
+
+    def _replay(
+        self, conn: sqlite3.Connection, operation: str, resource: str, token: str | None, request_hash: str
+    ) -> str | None:
+        if not token:
+            return None
+        conn.execute("DELETE FROM client_tokens WHERE ts<?", (_now() - self.config.token_ttl_s,))
+        row = conn.execute(
+            "SELECT request_hash, response FROM client_tokens WHERE operation=? AND resource=? AND token=?",
+            (operation, resource, token),
+        ).fetchone()
+        if row is None:
+            return None
+        if row[0] != request_hash:
+            raise ConflictException(
+                "The request contains a client token that was used for a previous "
+                f"{operation} call with different specifications"
+            )
+        response: str = row[1]
+        return response
+
+    def _remember(
+        self, conn: sqlite3.Connection, operation: str, resource: str, token: str | None, request_hash: str,
+        response: str,
+    ) -> None:
+        if token:
+            conn.execute(
+                "INSERT INTO client_tokens (operation, resource, token, request_hash, response, ts) "
+                "VALUES (?,?,?,?,?,?)",
+                (operation, resource, token, request_hash, response, _now()),
+            )
+
+    def _id_by_arn(self, conn: sqlite3.Connection, arn: str) -> int:
+        row = conn.execute("SELECT id FROM resources WHERE arn=?", (arn,)).fetchone()
+        if row is None:
+            raise NotFoundException(f"Resource with ARN {arn} is not present for account {self.config.account_id}")
+        return int(row[0])
+
+
+def request_digest(payload: Any) -> str:
+    """A stable digest of a request's parameters, for clientToken comparison."""
+    return hashlib.sha256(_dumps(payload).encode()).hexdigest()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _now() -> float:
+    return round(time.time(), 3)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _scope_hash(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+
+
+def _encode_token(last_id: int, scope: str) -> str:
+    return base64.urlsafe_b64encode(f"{scope}:{last_id}".encode()).decode()
+
+
+def _decode_token(token: str, scope: str) -> int:
+    try:
+        got_scope, last = base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)
+        if got_scope != scope:
+            raise ValueError
+        return int(last)
+    except (ValueError, UnicodeError):
+        raise BadRequestException(f"Invalid nextToken {token!r}") from None
+
+
+def _encode_key_token(last_key: str, scope: str) -> str:
+    return base64.urlsafe_b64encode(f"{scope}:{last_key}".encode()).decode()
+
+
+def _decode_key_token(token: str, scope: str) -> str:
+    try:
+        got_scope, last = base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)
+        if got_scope != scope:
+            raise ValueError
+        return last
+    except (ValueError, UnicodeError):
+        raise BadRequestException(f"Invalid nextToken {token!r}") from None

@@ -1,0 +1,33 @@
+"""Prometheus metrics of the xDS server, in a registry of their own (one per server, so tests can
+run several servers in one process). Expose with ``prometheus_client.generate_latest(registry)``.
+
+* ``meshplane_xds_pushes_total{type}``         responses written (type = CDS/EDS/LDS/RDS/...)
+* ``meshplane_xds_nacks_total{type}``          responses the proxies rejected
+* ``meshplane_xds_connected_proxies``          open ADS streams that identified their node
+* ``meshplane_xds_convergence_seconds{type}``  from the snapshot being set (or the type being
+  requested, if later) until the proxy ACKed the response built from it
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+CONVERGENCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class XdsMetrics:
+    """The streamer's metrics, registered in ``registry`` (a new CollectorRegistry by default)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.pushes = Counter("meshplane_xds_pushes", "xDS responses sent, by type.", ["type"],
+                              registry=self.registry)
+        self.nacks = Counter("meshplane_xds_nacks", "xDS responses rejected (NACKed) by proxies, by type.",
+                             ["type"], registry=self.registry)
+        self.connected = Gauge("meshplane_xds_connected_proxies", "Open ADS streams.",
+                               registry=self.registry)
+        self.convergence = Histogram(
+            "meshplane_xds_convergence_seconds",
+            "Seconds from a snapshot being set (or requested) until the proxy ACKed it, by type.",
+            ["type"], buckets=CONVERGENCE_BUCKETS, registry=self.registry,
+        )

@@ -1,0 +1,228 @@
+"""Snapshot: an immutable set of xDS resources for one proxy, packed and versioned once.
+
+A snapshot is built by the owner (translation side) and handed to ``SnapshotCache.set_snapshot``.
+Everything a stream needs per resource is computed here, once, so that sending one snapshot to
+thousands of streams costs a byte join and a nonce per stream, not a protobuf build:
+
+* each resource is packed into ``Any`` once (deterministic serialization, so identical protos give
+  identical bytes);
+* its version is ``sha256(Any.value)[:16]`` in hex: content-defined, so it never means two
+  different contents, even across restarts;
+* a per-type hash over the sorted ``name:version`` pairs; the wire version of a type is
+  ``<epoch>-<hash>``, where the epoch belongs to the cache (chosen when the server process
+  starts), so SotW versions are never reused across restarts yet stay stable across no-op
+  rebuilds within one run;
+* ready-made protobuf *fragments*: a ``DiscoveryResponse`` / ``DeltaDiscoveryResponse`` holding
+  just that one resource. Concatenated protobuf messages merge (repeated fields append, scalars:
+  last wins), so a response body is ``b"".join(fragments) + header`` and a stream only appends
+  its nonce. The whole SotW body of a type is memoized per epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterable, Mapping
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+from meshplane.stream.types import CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_PREFIX
+
+HCM_TYPE = TYPE_PREFIX + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+
+
+class Entry:
+    """One packed resource: its name, content version, ``Any`` and pre-serialized fragments."""
+
+    __slots__ = ("name", "version", "any", "sotw_fragment", "delta_fragment")
+
+    def __init__(self, name: str, packed: any_pb2.Any) -> None:
+        self.name = name
+        self.any = packed
+        self.version = hashlib.sha256(packed.value).hexdigest()[:16]
+        self.sotw_fragment = discovery_pb2.DiscoveryResponse(resources=[packed]).SerializeToString()
+        self.delta_fragment = discovery_pb2.DeltaDiscoveryResponse(
+            resources=[discovery_pb2.Resource(name=name, version=self.version, resource=packed)]
+        ).SerializeToString()
+
+    def __repr__(self) -> str:
+        return f"Entry({self.name!r}, {self.version})"
+
+
+def type_hash(pairs: Iterable[tuple[str, str]]) -> str:
+    """The hash part of a per-type version: sha256 over the sorted ``name:version`` lines, 16 hex."""
+    text = "\n".join(f"{name}:{version}" for name, version in sorted(pairs))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def type_version(epoch: str, pairs: Iterable[tuple[str, str]]) -> str:
+    """The wire version of a set of resources: ``<epoch>-<type_hash(pairs)>``."""
+    return f"{epoch}-{type_hash(pairs)}"
+
+
+def sotw_body(type_url: str, version: str, entries: Iterable[Entry]) -> bytes:
+    """A serialized DiscoveryResponse without nonce: the entries (in the given order) + header."""
+    header = discovery_pb2.DiscoveryResponse(version_info=version, type_url=type_url).SerializeToString()
+    return b"".join(entry.sotw_fragment for entry in entries) + header
+
+
+def pack(type_url: str, name: str, message: Message) -> any_pb2.Any:
+    """``message`` as an ``Any`` of ``type_url``; checks the type and the resource's own name."""
+    if isinstance(message, any_pb2.Any):
+        if message.type_url != type_url:
+            raise ValueError(f"resource {name!r} is a {message.type_url}, filed under {type_url}")
+        return message
+    actual = TYPE_PREFIX + message.DESCRIPTOR.full_name
+    if actual != type_url:
+        raise ValueError(f"resource {name!r} is a {actual}, filed under {type_url}")
+    own = _own_name(message)
+    if own is not None and own != name:
+        # Envoy keys SotW resources by their own name; a mismatch would silently misroute.
+        raise ValueError(f"resource filed as {name!r} names itself {own!r}")
+    return any_pb2.Any(type_url=type_url, value=message.SerializeToString(deterministic=True))
+
+
+def _own_name(message: Message) -> str | None:
+    # A ClusterLoadAssignment names itself by cluster_name; the other xDS resources by name.
+    descriptor = message.DESCRIPTOR
+    field = "cluster_name" if descriptor.full_name == "envoy.config.endpoint.v3.ClusterLoadAssignment" else "name"
+    if field in descriptor.fields_by_name:
+        return str(getattr(message, field))
+    return None
+
+
+class Snapshot:
+    """Immutable resources per type URL: ``Mapping[type_url, Mapping[name, Message]]``.
+
+    Messages may also be given already packed as ``google.protobuf.Any``. Raises ``ValueError``
+    when a message's type does not match its type URL or its own name differs from its key.
+    Safe to share between nodes and threads; nothing changes after construction except
+    memoized response bodies.
+    """
+
+    def __init__(self, resources: Mapping[str, Mapping[str, Message]]) -> None:
+        self._entries: dict[str, dict[str, Entry]] = {}
+        self._hashes: dict[str, str] = {}
+        self._eds_names: dict[str, str] = {}
+        self._route_refs: dict[str, tuple[str, ...]] = {}
+        for type_url, by_name in resources.items():
+            entries: dict[str, Entry] = {}
+            for name in sorted(by_name):
+                message = by_name[name]
+                entries[name] = Entry(name, pack(type_url, name, message))
+                if type_url == CLUSTER:
+                    self._note_cluster(name, message)
+                elif type_url == LISTENER:
+                    self._note_listener(name, message)
+            self._entries[type_url] = entries
+            self._hashes[type_url] = type_hash((n, e.version) for n, e in entries.items())
+        self._bodies: dict[tuple[str, str], bytes] = {}
+        self._lock = threading.Lock()
+
+    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def type_urls(self) -> tuple[str, ...]:
+        """The type URLs this snapshot has resources (possibly none) for."""
+        return tuple(self._entries)
+
+    def entries(self, type_url: str) -> Mapping[str, Entry]:
+        """Name -> Entry for one type (empty when the type is absent), sorted by name."""
+        return self._entries.get(type_url, {})
+
+    def resource(self, type_url: str, name: str) -> any_pb2.Any | None:
+        """The packed resource, or None."""
+        entry = self._entries.get(type_url, {}).get(name)
+        return entry.any if entry else None
+
+    def resource_version(self, type_url: str, name: str) -> str | None:
+        """The content version (16 hex digits) of one resource, or None when absent."""
+        entry = self._entries.get(type_url, {}).get(name)
+        return entry.version if entry else None
+
+    def type_hash(self, type_url: str) -> str:
+        """The epoch-free part of a type's version (a hash of the sorted name:version pairs)."""
+        return self._hashes.get(type_url) or type_hash(())
+
+    def version(self, type_url: str, epoch: str) -> str:
+        """The wire version of the whole type: ``<epoch>-<type_hash>``."""
+        return f"{epoch}-{self.type_hash(type_url)}"
+
+    def eds_name(self, cluster_name: str) -> str | None:
+        """The ClusterLoadAssignment name an EDS cluster subscribes to (None for other clusters)."""
+        return self._eds_names.get(cluster_name)
+
+    def sotw_body(self, type_url: str, epoch: str) -> tuple[str, bytes]:
+        """``(version, body)`` of the SotW response carrying every resource of the type.
+
+        The body is a serialized DiscoveryResponse without a nonce, built once per epoch and
+        shared by every stream that is sent this snapshot.
+        """
+        version = self.version(type_url, epoch)
+        key = (type_url, version)
+        body = self._bodies.get(key)
+        if body is None:
+            body = sotw_body(type_url, version, self.entries(type_url).values())
+            with self._lock:
+                self._bodies[key] = body
+        return version, body
+
+    def check_consistent(self) -> list[str]:
+        """Problems that would leave Envoy waiting: EDS clusters without a ClusterLoadAssignment,
+        listeners whose HttpConnectionManager names a missing RouteConfiguration. Empty when fine.
+        """
+        problems = []
+        endpoints, routes = self.entries(ENDPOINT), self.entries(ROUTE)
+        for cluster, eds_name in sorted(self._eds_names.items()):
+            if eds_name not in endpoints:
+                problems.append(f"cluster {cluster!r} uses EDS {eds_name!r}, which is not in the snapshot")
+        for listener, names in sorted(self._route_refs.items()):
+            for name in names:
+                if name not in routes:
+                    problems.append(f"listener {listener!r} uses RDS {name!r}, which is not in the snapshot")
+        return problems
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{t.rsplit('.', 1)[-1]}={len(e)}" for t, e in self._entries.items())
+        return f"Snapshot({counts})"
+
+    # -- construction helpers --------------------------------------------------------------------
+    def _note_cluster(self, name: str, message: Message) -> None:
+        cluster = message if isinstance(message, cluster_pb2.Cluster) else _unpack(message, cluster_pb2.Cluster)
+        is_eds = cluster.HasField("eds_cluster_config") or (
+            cluster.WhichOneof("cluster_discovery_type") == "type" and cluster.type == cluster_pb2.Cluster.EDS
+        )
+        if is_eds:
+            self._eds_names[name] = cluster.eds_cluster_config.service_name or name
+
+    def _note_listener(self, name: str, message: Message) -> None:
+        from envoy.extensions.filters.network.http_connection_manager.v3 import (
+            http_connection_manager_pb2 as hcm_pb2,
+        )
+
+        listener = (message if isinstance(message, listener_pb2.Listener)
+                    else _unpack(message, listener_pb2.Listener))
+        chains = list(listener.filter_chains)
+        if listener.HasField("default_filter_chain"):
+            chains.append(listener.default_filter_chain)
+        names = []
+        for chain in chains:
+            for network_filter in chain.filters:
+                if network_filter.typed_config.type_url != HCM_TYPE:
+                    continue
+                hcm = hcm_pb2.HttpConnectionManager()
+                network_filter.typed_config.Unpack(hcm)
+                if hcm.HasField("rds"):
+                    names.append(hcm.rds.route_config_name)
+        if names:
+            self._route_refs[name] = tuple(names)
+
+
+def _unpack(message: Message, cls: type[Message]) -> Message:
+    target = cls()
+    if isinstance(message, any_pb2.Any):
+        message.Unpack(target)
+    return target

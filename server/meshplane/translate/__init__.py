@@ -1,0 +1,47 @@
+"""translate: pure functions from one mesh's stored state to per-proxy Envoy resources.
+
+No I/O, no Flask, no gRPC, no store, no DNS. Input is a `MeshState` (stored specs, snake_case),
+a `ProxyRef` (which node or gateway an Envoy represents) and its `LocalOverrides`; output is a
+`ProxyConfig` of protobuf messages by type URL, plus diagnostics. docs/translation.md maps App
+Mesh to Envoy.
+"""
+
+from __future__ import annotations
+
+from .build import Translator
+from .build import build_all
+from .build import build_proxy_config
+from .config import InconsistentConfigError
+from .config import ProxyConfig
+from .config import check_consistent
+from .config import consistency_problems
+from .deps import proxy_dependencies
+from .deps import revision_keys
+from .names import CLUSTER_TYPE
+from .names import ENDPOINT_TYPE
+from .names import LISTENER_TYPE
+from .names import ROUTE_TYPE
+from .names import TYPE_URLS
+from .state import LocalOverrides
+from .state import MeshState
+from .state import ProxyRef
+
+__all__ = [
+    "CLUSTER_TYPE",
+    "ENDPOINT_TYPE",
+    "LISTENER_TYPE",
+    "ROUTE_TYPE",
+    "TYPE_URLS",
+    "InconsistentConfigError",
+    "LocalOverrides",
+    "MeshState",
+    "ProxyConfig",
+    "ProxyRef",
+    "Translator",
+    "build_all",
+    "build_proxy_config",
+    "check_consistent",
+    "consistency_problems",
+    "proxy_dependencies",
+    "revision_keys",
+]

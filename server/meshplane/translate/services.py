@@ -1,0 +1,273 @@
+"""Virtual services as clients see them: per port, the ordered routes and the nodes they reach.
+
+Everything here depends only on the MeshState (never on which proxy asks), so one `Resolver`
+per state answers every proxy of a build pass and resolves each service and node once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from . import ir
+from . import matches
+from . import names
+from . import specs
+from .state import MeshState
+
+
+class Target(NamedTuple):
+    """A node listener a client can send to: one egress cluster."""
+
+    node: str
+    port: int
+    protocol: str
+    cluster: str
+
+
+class ServicePort(NamedTuple):
+    """A virtual service on one port: HTTP-family routes, or a TCP split."""
+
+    service: str
+    port: int
+    protocol: str
+    routes: tuple[ir.HttpRoute, ...] = ()
+    tcp_clusters: tuple[ir.WeightedCluster, ...] = ()
+    tcp_idle_timeout_ms: int | None = None
+    targets: tuple[Target, ...] = ()
+
+
+class Service(NamedTuple):
+    """A resolved virtual service; ``ports`` is empty when nothing behind it is reachable."""
+
+    name: str
+    ports: tuple[ServicePort, ...] = ()
+    diagnostics: tuple[str, ...] = ()
+    exists: bool = True
+
+    def port(self, wanted: int | None) -> ServicePort | None:
+        """The port a caller names, or the lowest one when it names none."""
+        if not self.ports:
+            return None
+        if wanted is None:
+            return self.ports[0]
+        return next((p for p in self.ports if p.port == wanted), None)
+
+
+class Node(NamedTuple):
+    """What clients need to know about a virtual node (``reason`` when they cannot reach it)."""
+
+    name: str
+    listeners: tuple[tuple[int, str, specs.Spec], ...]
+    hostname: str | None
+    reason: str | None
+
+
+class Resolver:
+    """Memoized service and node resolution over one MeshState."""
+
+    def __init__(self, state: MeshState) -> None:
+        self.state = state
+        self._services: dict[str, Service] = {}
+        self._nodes: dict[str, Node] = {}
+
+    def node(self, name: str) -> Node:
+        """A node's listeners and DNS hostname, or why clients cannot reach it (memoized)."""
+        found = self._nodes.get(name)
+        if found is not None:
+            return found
+        spec = self.state.virtual_nodes.get(name)
+        reason = hostname = None
+        listeners: tuple[tuple[int, str, specs.Spec], ...] = ()
+        if spec is None:
+            reason = f"virtual node {name} does not exist"
+        else:
+            listeners = tuple(specs.listeners(spec))
+            discovery = specs.sub(spec, "service_discovery")
+            dns_hostname = specs.sub(discovery, "dns").get("hostname")
+            if "aws_cloud_map" in discovery:
+                reason = f"virtual node {name} uses awsCloudMap service discovery, which meshplane cannot serve"
+            elif not isinstance(dns_hostname, str):
+                reason = f"virtual node {name} has no DNS service discovery"
+            elif not listeners:
+                reason = f"virtual node {name} has no listeners"
+            else:
+                hostname = dns_hostname
+        found = self._nodes[name] = Node(name, listeners, hostname, reason)
+        return found
+
+    def service(self, name: str) -> Service:
+        """Resolve a virtual service by name (memoized)."""
+        found = self._services.get(name)
+        if found is None:
+            found = self._services[name] = self._resolve(name)
+        return found
+
+    def target(self, node_name: str, port: int | None, listener_port: int) -> tuple[Target | None, str | None]:
+        """The listener of a node that traffic on ``listener_port`` reaches, or why none.
+
+        ``port`` is the weighted target's port; without it a node with one listener uses it, and
+        a node with several prefers the listener on the caller's port, else its lowest.
+        """
+        node = self.node(node_name)
+        if node.reason is not None:
+            return None, node.reason
+        listeners = node.listeners
+        if port is not None:
+            chosen = next((entry for entry in listeners if entry[0] == port), None)
+            if chosen is None:
+                return None, f"virtual node {node_name} has no listener on port {port}"
+        elif len(listeners) == 1:
+            chosen = listeners[0]
+        else:
+            chosen = next((entry for entry in listeners if entry[0] == listener_port), listeners[0])
+        cluster = names.egress_cluster(self.state.mesh_name, node_name, chosen[1], chosen[0])
+        return Target(node_name, chosen[0], chosen[1], cluster), None
+
+    def _resolve(self, name: str) -> Service:
+        spec = self.state.virtual_services.get(name)
+        if spec is None:
+            return Service(name, diagnostics=(f"virtual service {name} does not exist",), exists=False)
+        provider = specs.sub(spec, "provider")
+        diagnostics: list[str] = []
+        router = specs.sub(provider, "virtual_router").get("virtual_router_name")
+        node = specs.sub(provider, "virtual_node").get("virtual_node_name")
+        if isinstance(router, str):
+            ports = self._router_ports(name, router, diagnostics)
+        elif isinstance(node, str):
+            ports = self._node_ports(name, node, diagnostics)
+        else:
+            diagnostics.append(f"virtual service {name} has no provider")
+            ports = []
+        return Service(name, tuple(ports), tuple(diagnostics))
+
+    # --- providers
+
+    def _node_ports(self, service: str, node: str, diagnostics: list[str]) -> list[ServicePort]:
+        if node not in self.state.virtual_nodes:
+            diagnostics.append(f"virtual service {service}: provider virtual node {node} does not exist")
+            return []
+        ports = []
+        for port, protocol, listener in self.node(node).listeners:
+            target, reason = self.target(node, port, port)
+            if target is None:
+                diagnostics.append(f"virtual service {service}: {reason}")
+                continue
+            weighted = (ir.WeightedCluster(target.cluster, 1),)
+            if protocol == "tcp":
+                idle = specs.duration_ms(specs.sub(listener, "timeout", "tcp").get("idle"))
+                ports.append(ServicePort(service, port, protocol, (), weighted, idle, (target,)))
+                continue
+            # The provider's listener timeout is the hop's timeout (App Mesh asks users to raise
+            # it on the route and on every node); 15 s when unset.
+            per_request, idle = matches.timeouts(specs.sub(listener, "timeout", protocol))
+            route = ir.HttpRoute(
+                f"{service}:{port}", ir.ANY, weighted, False, per_request, idle, ir.DEFAULT_RETRY
+            )
+            ports.append(ServicePort(service, port, protocol, (route,), (), None, (target,)))
+        if not ports and not diagnostics:
+            diagnostics.append(f"virtual service {service}: provider virtual node {node} has no listeners")
+        return ports
+
+    def _router_ports(self, service: str, router: str, diagnostics: list[str]) -> list[ServicePort]:
+        spec = self.state.virtual_routers.get(router)
+        if spec is None:
+            diagnostics.append(f"virtual service {service}: provider virtual router {router} does not exist")
+            return []
+        listeners = specs.listeners(spec)
+        if not listeners:
+            diagnostics.append(f"virtual service {service}: virtual router {router} has no listeners")
+            return []
+        routes = self.state.routes.get(router) or {}
+        used: set[str] = set()
+        ports = [self._router_port(service, router, routes, port, protocol, used, diagnostics) for port, protocol, _ in listeners]
+        for name in sorted(set(routes) - used):
+            diagnostics.append(f"route {router}/{name} matches no listener of virtual router {router}")
+        return ports
+
+    def _router_port(
+        self,
+        service: str,
+        router: str,
+        routes: Mapping[str, specs.Spec],
+        port: int,
+        protocol: str,
+        used: set[str],
+        diagnostics: list[str],
+    ) -> ServicePort:
+        key = specs.ROUTE_KEY_BY_PROTOCOL.get(protocol, "")
+        candidates = []
+        for name in sorted(routes):
+            spec = routes[name]
+            body = spec.get(key)
+            if not isinstance(body, Mapping):
+                continue
+            match = body.get("match") or specs.EMPTY
+            wanted = match.get("port")
+            if type(wanted) is int and wanted != port:
+                continue
+            used.add(name)
+            candidates.append((specs.route_priority(spec), name, body, match))
+        targets: dict[str, Target] = {}
+        if protocol == "tcp":
+            candidates.sort(key=lambda c: (c[0], c[1]))
+            if not candidates:
+                return ServicePort(service, port, protocol)
+            _, name, body, _ = candidates[0]
+            for _, extra, _, _ in candidates[1:]:
+                diagnostics.append(f"route {router}/{extra} ignored: route {router}/{name} already takes tcp port {port}")
+            clusters = self._weighted(router, name, body, port, targets, diagnostics)
+            idle = specs.duration_ms(specs.sub(body, "timeout", "idle"))
+            return ServicePort(service, port, protocol, (), clusters, idle, tuple(targets.values()))
+        if not candidates:
+            diagnostics.append(f"virtual router {router} has no {key} for port {port}")
+        built = []
+        for priority, name, body, match in candidates:
+            route_match = matches.grpc_match(match) if protocol == "grpc" else matches.http_match(match)
+            per_request, idle = matches.timeouts(body.get("timeout") or specs.EMPTY)
+            retry = body.get("retry_policy")
+            route = ir.HttpRoute(
+                f"{router}/{name}",
+                route_match,
+                self._weighted(router, name, body, port, targets, diagnostics),
+                True,
+                per_request,
+                idle,
+                ir.DEFAULT_RETRY if retry is None else matches.retry_policy(retry, diagnostics, f"route {router}/{name}"),
+            )
+            built.append((priority, matches.default_order(route_match), name, route))
+        built.sort(key=lambda item: item[:3])
+        return ServicePort(service, port, protocol, tuple(item[3] for item in built), (), None, tuple(targets.values()))
+
+    def _weighted(
+        self,
+        router: str,
+        route: str,
+        body: specs.Spec,
+        listener_port: int,
+        targets: dict[str, Target],
+        diagnostics: list[str],
+    ) -> tuple[ir.WeightedCluster, ...]:
+        """A route's weighted targets as clusters; unservable targets are dropped (with a reason).
+
+        Weights are relative (App Mesh accepts 1+1); targets resolving to one cluster are summed.
+        With no weight left the route answers 503 instead of forwarding.
+        """
+        weights: dict[str, int] = {}
+        for entry in specs.sub(body, "action").get("weighted_targets") or ():
+            node = entry.get("virtual_node") if isinstance(entry, Mapping) else None
+            if not isinstance(node, str):
+                continue
+            port = entry.get("port")
+            target, reason = self.target(node, port if type(port) is int else None, listener_port)
+            if target is None:
+                diagnostics.append(f"route {router}/{route}: target {reason}")
+                continue
+            weight = entry.get("weight")
+            targets.setdefault(target.cluster, target)
+            weights[target.cluster] = weights.get(target.cluster, 0) + (weight if type(weight) is int and weight > 0 else 0)
+        if not any(weights.values()):
+            if weights:
+                diagnostics.append(f"route {router}/{route}: every target has weight 0")
+            return ()
+        return tuple(ir.WeightedCluster(cluster, weight) for cluster, weight in weights.items())
