@@ -7,6 +7,7 @@ from flask import Flask
 from meshplane.api import register_api
 from meshplane.config import Config
 from meshplane.store import ResourceStore, migrate
+from meshplane.store.proxies import ProxyStore
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -24,6 +25,8 @@ def create_app(config: Config | None = None, *, run_migrations: bool = True) -> 
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["meshplane.config"] = config
-    app.extensions["meshplane.store"] = ResourceStore(config)
+    store = ResourceStore(config)
+    app.extensions["meshplane.store"] = store
+    app.extensions["meshplane.proxies"] = ProxyStore(store.pool)
     register_api(app)
     return app

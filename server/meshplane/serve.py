@@ -74,6 +74,7 @@ def serve(config: Config) -> None:
         "graceful_timeout": 10,
         "keepalive": 30,
         "proc_name": "meshplane",
+        "control_socket_disable": True,
     }
     try:
         _Gunicorn(config, options).run()

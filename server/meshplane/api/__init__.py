@@ -10,7 +10,7 @@ import uuid
 
 from flask import Flask, Response, request
 
-from meshplane.api import auth, errors, resources, tags
+from meshplane.api import auth, errors, proxies, resources, tags
 
 
 def register_api(app: Flask) -> None:
@@ -20,6 +20,7 @@ def register_api(app: Flask) -> None:
     app.after_request(_request_id)
     app.register_blueprint(resources.blueprint())
     app.register_blueprint(tags.blueprint())
+    app.register_blueprint(proxies.blueprint())
 
     @app.get("/healthz")
     def healthz() -> Response:

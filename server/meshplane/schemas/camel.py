@@ -36,7 +36,7 @@ class _Plan:
     loads: dict[str, tuple[str, Loader]]  # wire key -> (attribute, loader)
     required: tuple[tuple[str, str], ...]  # (wire key, message when absent)
     hooks: tuple[tuple[Any, bool], ...]  # (bound validates_schema method, skip_on_field_errors)
-    dumps: tuple[tuple[str, str, Dumper], ...]  # (attribute, wire key, dumper), in declaration order
+    dumps: dict[str, tuple[str, Dumper]]  # attribute -> (wire key, dumper)
 
 
 class CamelCaseSchema(Schema):
@@ -95,10 +95,10 @@ class CamelCaseSchema(Schema):
             hooks = tuple(
                 (getattr(self, name), kw["skip_on_field_errors"]) for name, _, kw in self._hooks[VALIDATES_SCHEMA]
             )
-            dumps = tuple(
-                (field.attribute or attr, field.data_key or attr, compile_dumper(field))
+            dumps = {
+                field.attribute or attr: (field.data_key or attr, compile_dumper(field))
                 for attr, field in self.dump_fields.items()
-            )
+            }
             self._plan = _Plan(loads, required, hooks, dumps)
         return self._plan
 
@@ -150,15 +150,19 @@ class CamelCaseSchema(Schema):
         return result
 
     def fast_dump(self, obj: Any) -> dict[str, Any]:
-        """Dump a stored dict through the compiled plan; absent members stay absent."""
-        if not self._fast or not isinstance(obj, Mapping):
+        """Dump a stored dict through the compiled plan; absent members stay absent.
+
+        Members come out in the stored dict's order (which is the order the client sent them in);
+        stored keys the schema does not know are skipped, as marshmallow's dump skips them.
+        """
+        if not self._fast or (type(obj) is not dict and not isinstance(obj, Mapping)):
             return Schema.dump(self, obj)  # type: ignore[no-any-return]
-        plan = self._plan or self.compile()
+        dumps = (self._plan or self.compile()).dumps
         out: dict[str, Any] = {}
-        for attr, key, dump in plan.dumps:
-            value = obj.get(attr, _MISSING)
-            if value is not _MISSING:
-                out[key] = dump(value)
+        for attr, value in obj.items():
+            entry = dumps.get(attr)
+            if entry is not None:
+                out[entry[0]] = entry[1](value)
         return out
 
     def load(self, data: Any, *, many: bool | None = None, partial: Any = None, unknown: str | None = None) -> Any:

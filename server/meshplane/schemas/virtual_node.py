@@ -15,6 +15,7 @@ from .base import Obj
 from .base import Pattern
 from .base import Problems
 from .base import Str
+from .base import camel_case
 from .base import find_duplicate_ports
 from .camel import CamelCaseSchema
 from .camel import UnionSchema
@@ -97,7 +98,7 @@ def check_listener_fits_port_mapping(listener: dict[str, Any], per_protocol: tup
         if union is not None:
             (chosen,) = union  # a validated union has exactly one member
             if chosen != protocol:
-                wire = "connectionPool" if member == "connection_pool" else member
+                wire = camel_case(member)
                 problems.add(
                     [wire, chosen],
                     f"Member must match the listener protocol: use {wire}.{protocol} (portMapping.protocol is {protocol})",

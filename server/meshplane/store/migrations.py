@@ -66,3 +66,37 @@ def m001_resources(db: Database) -> None:
         CREATE INDEX client_tokens_ts ON client_tokens (ts);
         """
     )
+
+
+@migrations()
+def m002_proxies(db: Database) -> None:
+    """What the xDS process knows of each connected Envoy, for the REST side to read."""
+    db.executescript(
+        """
+        CREATE TABLE proxy_streams (
+            stream TEXT PRIMARY KEY,           -- '<xds process epoch>-<stream number>'
+            node_id TEXT NOT NULL,
+            mesh TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL DEFAULT '',
+            protocol TEXT NOT NULL,            -- 'sotw' or 'delta'
+            peer TEXT NOT NULL,
+            connected INTEGER NOT NULL,
+            connected_since REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            types TEXT NOT NULL,               -- JSON: type URL -> sent/acked versions, state, error
+            diagnostics TEXT NOT NULL          -- JSON list of strings
+        );
+        CREATE INDEX proxy_streams_node ON proxy_streams (node_id);
+        CREATE INDEX proxy_streams_mesh ON proxy_streams (mesh);
+        CREATE TABLE proxy_configs (
+            node_id TEXT PRIMARY KEY,
+            config TEXT NOT NULL,              -- JSON: the resources last published, by type
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE xds_info (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        """
+    )

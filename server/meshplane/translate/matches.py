@@ -64,8 +64,19 @@ def path_match(match: specs.Spec) -> ir.PathMatch:
     return ir.ROOT
 
 
+_PREFIXES: dict[str, ir.HttpMatch] = {}
+
+
 def http_match(match: specs.Spec) -> ir.HttpMatch:
     """An httpRoute/http2Route match: path, headers, method, scheme and query parameters."""
+    if len(match) == 1 and type(match.get("prefix")) is str:
+        # The common case (a bare prefix) is shared, which also makes equal matches identical.
+        found = _PREFIXES.get(match["prefix"])
+        if found is None:
+            found = ir.HttpMatch(ir.PathMatch("prefix", match["prefix"]))
+            if len(_PREFIXES) < 4096:
+                _PREFIXES[match["prefix"]] = found
+        return found
     headers = _headers(match.get("headers"))
     if isinstance(match.get("method"), str):
         headers.append(ir.HeaderMatch(":method", "exact", match["method"]))
@@ -120,19 +131,23 @@ def retry_policy(spec: Any, diagnostics: list[str], where: str) -> ir.RetryPolic
 
 def timeouts(timeout: specs.Spec) -> tuple[int, int | None]:
     """(per-request, idle) in ms from an HttpTimeout/GrpcTimeout; per-request defaults to 15 s."""
+    if not timeout:
+        return names.DEFAULT_PER_REQUEST_TIMEOUT_MS, None
     per_request = specs.duration_ms(timeout.get("per_request"))
     idle = specs.duration_ms(timeout.get("idle"))
     return (names.DEFAULT_PER_REQUEST_TIMEOUT_MS if per_request is None else per_request), idle
 
 
-def default_order(match: ir.HttpMatch) -> tuple[int, int]:
-    """App Mesh's ordering among equal priorities: the most specific path first.
+def default_order(match: ir.HttpMatch) -> tuple[int, int, int, int]:
+    """App Mesh's ordering among equal priorities: the most specific match first.
 
-    Exact paths, then prefixes longest first, then regexes; more conditions break ties.
+    Exact paths first; then prefixes and regexes by the length of their text, longest first
+    (so ``/`` comes last), a prefix before a regex of equal length; more header and query
+    conditions break the remaining ties.
     """
     path = match.path
-    rank = {"path": 0, "prefix": 1, "regex": 2}[path.kind]
-    return (rank, -len(path.value) * 100 - len(match.headers) - len(match.query))
+    kind = path.kind
+    return (0 if kind == "path" else 1, -len(path.value), 1 if kind == "regex" else 0, -len(match.headers) - len(match.query))
 
 
 def regex_compiles(pattern: str) -> bool:

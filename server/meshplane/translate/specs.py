@@ -38,7 +38,7 @@ def duration_ms(duration: Any) -> int | None:
 
     A missing unit reads as seconds (the model leaves both members optional).
     """
-    if not isinstance(duration, Mapping):
+    if duration is None or not isinstance(duration, Mapping):
         return None
     value = duration.get("value")
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -129,7 +129,7 @@ def is_ip(host: str) -> bool:
 def route_priority(spec: Spec) -> int:
     """A route's priority (0 is highest); routes without one come after every prioritized route."""
     value = spec.get("priority")
-    return value if isinstance(value, int) and not isinstance(value, bool) else 1001
+    return value if type(value) is int else 1001
 
 
 def single_member(spec: Spec, members: tuple[str, ...]) -> tuple[str, Spec] | None:

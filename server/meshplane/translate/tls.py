@@ -54,7 +54,8 @@ def _common(
     if trust_sds is not None:
         combined = context.combined_validation_context
         combined.validation_context_sds_secret_config.CopyFrom(_sds(trust_sds))
-        combined.default_validation_context.match_typed_subject_alt_names.extend(matchers)
+        if matchers:
+            combined.default_validation_context.match_typed_subject_alt_names.extend(matchers)
     elif trust_file is not None:
         validation = context.validation_context
         validation.trusted_ca.filename = trust_file

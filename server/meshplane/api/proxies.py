@@ -1,0 +1,78 @@
+"""meshplane's own endpoints: per-proxy sync status, last-sent config, and Prometheus metrics.
+
+The xDS process writes what its streams report into the database; these views only read it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from meshplane.errors import NotFoundException
+from meshplane.store.proxies import ProxyStore, StreamRow
+
+PREFIX = "/meshplane/v1"
+
+
+def _proxies() -> ProxyStore:
+    store: ProxyStore = current_app.extensions["meshplane.proxies"]
+    return store
+
+
+def render_stream(row: StreamRow) -> dict[str, Any]:
+    """One stream's status in the API's camelCase shape."""
+    return {
+        "nodeId": row.node_id,
+        "meshName": row.mesh,
+        "kind": row.kind,
+        "name": row.name,
+        "stream": row.stream,
+        "protocol": row.protocol,
+        "peer": row.peer,
+        "connected": row.connected,
+        "connectedSince": row.connected_since,
+        "lastSeen": row.last_seen,
+        "types": row.types,
+        "diagnostics": row.diagnostics,
+    }
+
+
+def _json(payload: Any) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")), status=200, mimetype="application/json")
+
+
+def blueprint() -> Blueprint:
+    """A blueprint with the proxy status endpoints and /metrics."""
+    bp = Blueprint("proxies", __name__)
+
+    @bp.get(f"{PREFIX}/proxies")
+    def list_proxies() -> Response:
+        """Every known proxy stream (filter with ?mesh=NAME), connected first."""
+        rows = _proxies().streams(mesh=request.args.get("mesh"))
+        return _json({"proxies": [render_stream(r) for r in rows]})
+
+    @bp.get(f"{PREFIX}/proxies/<path:node_id>/config")
+    def proxy_config(node_id: str) -> Response:
+        """The resources last published to the proxy, by type (node id unencoded, slashes and all)."""
+        config = _proxies().config(node_id)
+        if config is None:
+            raise NotFoundException(f"No configuration was published to proxy {node_id}")
+        return _json({"nodeId": node_id, "resources": config})
+
+    @bp.get(f"{PREFIX}/proxies/<path:node_id>")
+    def proxy(node_id: str) -> Response:
+        """The streams of one proxy node id."""
+        rows = _proxies().streams(node_id=node_id)
+        if not rows:
+            raise NotFoundException(f"No proxy with node id {node_id} has connected")
+        return _json({"proxies": [render_stream(r) for r in rows]})
+
+    @bp.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus metrics of the xDS streamer (pushes, NACKs, connected proxies, convergence)."""
+        text = _proxies().info("metrics") or ""
+        return Response(text, status=200, mimetype="text/plain; version=0.0.4")
+
+    return bp

@@ -1,0 +1,304 @@
+"""The xDS process's loop: tail the revisions feed, rebuild the proxies a change affects, publish.
+
+* A proxy is registered when its first request arrives (the stream layer calls
+  :meth:`Propagator.on_first_request`); its config is built at once from the current mesh.
+* :meth:`Propagator.run` polls ``PRAGMA data_version`` (a few microseconds), reads new revisions,
+  collects the touched dependency keys per mesh, and debounces: it rebuilds after ``debounce_ms``
+  without a new change, or ``debounce_max_ms`` after the first one, whichever comes first. Only
+  proxies whose dependency keys (translate.proxy_dependencies) meet the touched keys are rebuilt.
+* :class:`PersistentStatus` keeps every stream's status in memory and flushes what changed to the
+  database several times a second, so the REST process can answer /meshplane/v1/proxies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from envoy.config.core.v3 import base_pb2
+from google.protobuf.json_format import MessageToDict
+from prometheus_client import generate_latest
+
+from meshplane.config import Config
+from meshplane.store import ResourceStore
+from meshplane.store.proxies import ProxyStore, StreamRow
+from meshplane.stream.cache import SnapshotCache, node_metadata
+from meshplane.stream.metrics import XdsMetrics
+from meshplane.stream.snapshot import Snapshot
+from meshplane.stream.status import MemoryStatusSink
+from meshplane.stream.types import short_name
+from meshplane.translate import LocalOverrides, MeshState, ProxyConfig, ProxyRef, Translator, proxy_dependencies
+from meshplane.translate.deps import revision_keys
+
+log = logging.getLogger("meshplane.xds")
+
+Key = tuple[str, str]
+
+_STATE_FIELDS = {
+    "virtualNode": "virtual_nodes",
+    "virtualService": "virtual_services",
+    "virtualRouter": "virtual_routers",
+    "virtualGateway": "virtual_gateways",
+}
+
+
+def load_mesh_state(store: ResourceStore, mesh: str) -> MeshState | None:
+    """The stored mesh as a MeshState (read in one statement), or None when it does not exist."""
+    rows = store.mesh_rows(mesh)
+    data: dict[str, Any] = {"mesh_name": mesh, "routes": {}, "gateway_routes": {}}
+    found = False
+    for kind, parent, name, spec_json in rows:
+        spec = json.loads(spec_json)
+        if kind == "mesh":
+            data["mesh_spec"] = spec
+            found = True
+        elif kind == "route":
+            data["routes"].setdefault(parent, {})[name] = spec
+        elif kind == "gatewayRoute":
+            data["gateway_routes"].setdefault(parent, {})[name] = spec
+        else:
+            data.setdefault(_STATE_FIELDS[kind], {})[name] = spec
+    return MeshState.from_dict(data) if found else None
+
+
+@dataclass
+class _Proxy:
+    node_id: str
+    ref: ProxyRef | None
+    overrides: LocalOverrides
+    deps: frozenset[Key] = frozenset()
+    diagnostics: tuple[str, ...] = ()
+
+
+@dataclass
+class _Pending:
+    keys: dict[str, set[Key]] = field(default_factory=dict)
+    first_at: float = 0.0
+    last_at: float = 0.0
+
+
+class PersistentStatus(MemoryStatusSink):
+    """A StatusSink that also remembers which streams changed, for :meth:`Propagator.flush_status`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dirty: set[int] = set()
+        self._gone: dict[int, dict[str, Any]] = {}
+
+    def on_connect(self, stream_id: int, node_id: str, protocol: str, peer: str, at: float) -> None:
+        super().on_connect(stream_id, node_id, protocol, peer, at)
+        self._mark(stream_id)
+
+    def on_send(self, stream_id: int, type_url: str, version: str, nonce: str, at: float) -> None:
+        super().on_send(stream_id, type_url, version, nonce, at)
+        self._mark(stream_id)
+
+    def on_ack(self, stream_id: int, type_url: str, version: str, nonce: str, at: float) -> None:
+        super().on_ack(stream_id, type_url, version, nonce, at)
+        self._mark(stream_id)
+
+    def on_nack(self, stream_id: int, type_url: str, version: str, nonce: str, message: str, at: float) -> None:
+        super().on_nack(stream_id, type_url, version, nonce, message, at)
+        self._mark(stream_id)
+
+    def on_disconnect(self, stream_id: int, at: float) -> None:
+        with self._lock:
+            stream = self._streams.get(stream_id)
+            if stream is not None:
+                stream.last_seen = at
+                self._gone[stream_id] = stream.as_dict()
+        super().on_disconnect(stream_id, at)
+        self._mark(stream_id)
+
+    def _mark(self, stream_id: int) -> None:
+        with self._lock:
+            self._dirty.add(stream_id)
+
+    def take_dirty(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(changed connected streams, streams that disconnected) since the last call."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            gone, self._gone = self._gone, {}
+            live = [self._streams[s].as_dict() for s in sorted(dirty) if s in self._streams]
+        return live, list(gone.values())
+
+
+class Propagator:
+    """Keeps every connected proxy's snapshot in step with the database.
+
+    :param config: database path and debounce settings.
+    :param cache: the stream layer's snapshot cache (its first-request hook is set to ours).
+    :param status: the stream layer's status sink.
+    :param metrics: the stream layer's metrics (rendered into the database for /metrics).
+    """
+
+    def __init__(self, config: Config, cache: SnapshotCache, status: PersistentStatus,
+                 metrics: XdsMetrics | None = None) -> None:
+        self.config = config
+        self.cache = cache
+        self.status = status
+        self.metrics = metrics
+        self.store = ResourceStore(config)
+        self.proxy_store = ProxyStore(self.store.pool)
+        self._lock = threading.RLock()
+        self._proxies: dict[str, _Proxy] = {}
+        self._states: dict[str, MeshState | None] = {}
+        self._configs_to_save: dict[str, ProxyConfig] = {}
+        self._last_rev = self.store.last_revision()
+        self._last_data_version = self.store.data_version()
+        self.info: dict[str, str] = {}
+        self.run_id = f"{int(time.time() * 1000):x}"
+        cache.set_on_first_request(self.on_first_request)
+
+    # -- registering proxies ------------------------------------------------------------------
+
+    def on_first_request(self, node_id: str, node: base_pb2.Node) -> None:
+        """A stream of ``node_id`` identified itself: build its config now if it has none."""
+        overrides = LocalOverrides.from_metadata(node_metadata(node))
+        with self._lock:
+            known = self._proxies.get(node_id)
+            if known is not None and known.overrides == overrides and self.cache.get(node_id) is not None:
+                return
+            self._proxies[node_id] = _Proxy(node_id, ProxyRef.parse(node_id), overrides)
+            self._rebuild([node_id])
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, poll_s: float = 0.01) -> None:
+        """Tail the feed and push until ``stop`` is set."""
+        pending = _Pending()
+        next_flush = 0.0
+        while not stop.wait(poll_s):
+            try:
+                self._collect(pending)
+                now = time.monotonic()
+                if pending.keys and (
+                    now - pending.last_at >= self.config.debounce_ms / 1000
+                    or now - pending.first_at >= self.config.debounce_max_ms / 1000
+                ):
+                    keys, pending = pending.keys, _Pending()
+                    self.apply(keys)
+                if now >= next_flush:
+                    self.flush_status()
+                    next_flush = now + 0.2
+            except Exception:  # the loop must survive anything: log it, keep serving the last snapshots
+                log.exception("propagation step failed")
+                time.sleep(0.5)
+        self.flush_status()
+
+    def _collect(self, pending: _Pending) -> None:
+        version = self.store.data_version()
+        if version == self._last_data_version:
+            return
+        self._last_data_version = version
+        revisions = self.store.revisions_since(self._last_rev)
+        if not revisions:
+            return
+        self._last_rev = revisions[-1].rev
+        now = time.monotonic()
+        if not pending.keys:
+            pending.first_at = now
+        pending.last_at = now
+        for rev in revisions:
+            keys = pending.keys.setdefault(rev.mesh, set())
+            keys |= revision_keys(rev.kind, rev.name, rev.parent or None)
+
+    def apply(self, touched: Mapping[str, set[Key]]) -> None:
+        """Reload the touched meshes and rebuild the proxies whose dependencies were touched."""
+        with self._lock:
+            for mesh in touched:
+                self._states.pop(mesh, None)
+            affected = [
+                p.node_id for p in self._proxies.values()
+                if p.ref is not None and p.ref.mesh in touched and (p.deps & touched[p.ref.mesh])
+            ]
+            self._rebuild(affected)
+
+    def _state(self, mesh: str) -> MeshState | None:
+        if mesh not in self._states:
+            self._states[mesh] = load_mesh_state(self.store, mesh)
+        return self._states[mesh]
+
+    def _rebuild(self, node_ids: Iterable[str]) -> None:
+        translators: dict[str, Translator] = {}
+        snapshots: dict[str, Snapshot] = {}
+        for node_id in node_ids:
+            proxy = self._proxies[node_id]
+            if proxy.ref is None:
+                config = ProxyConfig.empty(
+                    f"node id {node_id!r} names no App Mesh resource: use mesh/<mesh>/virtualNode/<name>, "
+                    "mesh/<mesh>/virtualGateway/<name> or the resource ARN"
+                )
+            else:
+                mesh = proxy.ref.mesh
+                state = self._state(mesh)
+                translator = translators.get(mesh)
+                if translator is None:
+                    translator = translators[mesh] = Translator(state)
+                config = translator.build(proxy.ref, proxy.overrides)
+                proxy.deps = proxy_dependencies(state, proxy.ref) if state is not None else frozenset(
+                    {("mesh", mesh), (proxy.ref.kind, proxy.ref.name)})
+            proxy.diagnostics = config.diagnostics
+            snapshots[node_id] = Snapshot(config.resources)
+            self._configs_to_save[node_id] = config
+        if snapshots:
+            self.cache.set_snapshots(snapshots)
+
+    # -- status for the REST side ---------------------------------------------------------------
+
+    def flush_status(self) -> None:
+        """Write changed stream status, newly published configs and metrics to the database."""
+        live, gone = self.status.take_dirty()
+        with self._lock:
+            configs, self._configs_to_save = self._configs_to_save, {}
+            rows = [self._row(s, connected=True) for s in live] + [self._row(s, connected=False) for s in gone]
+        if not rows and not configs and self.metrics is None:
+            return
+        rendered = {node: render_config(cfg) for node, cfg in configs.items()}
+        info = dict(self.info)
+        if self.metrics is not None:
+            info["metrics"] = generate_latest(self.metrics.registry).decode()
+        self.proxy_store.save(rows, rendered, info)
+
+    def _row(self, stream: Mapping[str, Any], connected: bool) -> StreamRow:
+        node_id = stream["node_id"]
+        proxy = self._proxies.get(node_id)
+        ref = proxy.ref if proxy is not None else ProxyRef.parse(node_id)
+        types = {
+            short_name(url): {
+                "state": t["state"],
+                "versionSent": t["version_sent"],
+                "versionAcked": t["version_acked"],
+                "sentAt": t["sent_at"],
+                "ackedAt": t["acked_at"],
+                "error": t["error"],
+            }
+            for url, t in stream["types"].items()
+        }
+        return StreamRow(
+            stream=f"{self.run_id}-{stream['stream_id']}",
+            node_id=node_id,
+            mesh=ref.mesh if ref else "",
+            kind=ref.kind if ref else "",
+            name=ref.name if ref else "",
+            protocol=stream["protocol"],
+            peer=stream["peer"],
+            connected=connected,
+            connected_since=stream["connected_since"],
+            last_seen=stream["last_seen"],
+            types=types,
+            diagnostics=list(proxy.diagnostics) if proxy is not None else [],
+        )
+
+
+def render_config(config: ProxyConfig) -> dict[str, Any]:
+    """A proxy's resources as JSON values: short type name -> resource name -> resource."""
+    return {
+        short_name(url): {name: MessageToDict(msg) for name, msg in sorted(resources.items())}
+        for url, resources in config.resources.items()
+    }
