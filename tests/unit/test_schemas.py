@@ -1276,10 +1276,12 @@ def document() -> dict[str, Any]:
 
 
 def _operations(document: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """The App Mesh operations (meshplane's own /meshplane/v1 and /metrics paths left out)."""
     return {
         op["operationId"]: (method, path, op)
         for path, item in document["paths"].items()
         for method, op in item.items()
+        if path.startswith("/v20190125/") or op["operationId"] == "ListProxies"
     }
 
 

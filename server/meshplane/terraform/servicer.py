@@ -88,13 +88,13 @@ class ProviderServicer(rpc.ProviderServicer):
             provider_meta=pb.Schema(version=0, block=pb.Schema.Block()),
             resource_schemas={name: schema(r.root) for name, r in self.resources.items()},
             data_source_schemas={name: schema(d.root) for name, d in self.data_sources.items()},
-            server_capabilities=pb.ServerCapabilities(plan_destroy=True),
+            server_capabilities=pb.ServerCapabilities(plan_destroy=True, move_resource_state=True),
         )
 
     # ------------------------------------------------------------ provider
     def GetMetadata(self, request: pb.GetMetadata.Request, context: grpc.ServicerContext) -> pb.GetMetadata.Response:
         return pb.GetMetadata.Response(
-            server_capabilities=pb.ServerCapabilities(plan_destroy=True),
+            server_capabilities=pb.ServerCapabilities(plan_destroy=True, move_resource_state=True),
             resources=[pb.GetMetadata.ResourceMetadata(type_name=n) for n in self.resources],
             data_sources=[pb.GetMetadata.DataSourceMetadata(type_name=n) for n in self.data_sources],
         )
@@ -188,9 +188,23 @@ class ProviderServicer(rpc.ProviderServicer):
                                                             state=to_dynamic_value(state))] if state else []
         return pb.ImportResourceState.Response(imported_resources=imported, diagnostics=_diags(diags))
 
-    def MoveResourceState(self, request: Any, context: grpc.ServicerContext) -> Any:
-        diag = Diagnostic("Moving resources into meshplane is not supported")
-        return pb.MoveResourceState.Response(diagnostics=_diags([diag]))
+    @_guarded(pb.MoveResourceState.Response)
+    def MoveResourceState(self, request: pb.MoveResourceState.Request,
+                          context: grpc.ServicerContext) -> pb.MoveResourceState.Response:
+        """``moved { from = aws_appmesh_x.a  to = meshplane_x.a }``: adopt hashicorp/aws state as is.
+
+        The HCL (and so the state) of aws_appmesh_* and meshplane_* is the same, so the source
+        state only needs conforming to our schema; the refresh that follows reads the server.
+        """
+        target = request.target_type_name
+        allowed = {target, "aws_appmesh_" + target.removeprefix(self.spec.type + "_")}
+        if request.source_type_name not in allowed or target not in self.resources:
+            diag = Diagnostic(f"Cannot move {request.source_type_name} to {target}",
+                              f"meshplane can adopt {' or '.join(sorted(allowed))} only")
+            return pb.MoveResourceState.Response(diagnostics=_diags([diag]))
+        raw = json.loads(request.source_state.json or b"{}")
+        state = self.resources[target].upgrade(raw)
+        return pb.MoveResourceState.Response(target_state=to_dynamic_value(state))
 
     @_guarded(pb.ReadDataSource.Response)
     def ReadDataSource(self, request: pb.ReadDataSource.Request,

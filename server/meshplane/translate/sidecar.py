@@ -151,7 +151,7 @@ def _egress(
     tcp_ports: list[ServicePort] = []
     for backend, policy in _backends(spec).items():
         service = shared.resolver.service(backend)
-        plan.diagnostics.extend(f"virtual node {node} backend: {reason}" for reason in service.diagnostics)
+        plan.diagnostics.extend(f"virtual node {node}: {reason}" for reason in service.diagnostics)
         for port in service.ports:
             if not port.targets and not port.routes:
                 continue

@@ -54,8 +54,9 @@ def _common(
     if trust_sds is not None:
         combined = context.combined_validation_context
         combined.validation_context_sds_secret_config.CopyFrom(_sds(trust_sds))
-        if matchers:
-            combined.default_validation_context.match_typed_subject_alt_names.extend(matchers)
+        # Envoy requires the default context even when it adds nothing (no SAN checks).
+        combined.default_validation_context.SetInParent()
+        combined.default_validation_context.match_typed_subject_alt_names.extend(matchers)
     elif trust_file is not None:
         validation = context.validation_context
         validation.trusted_ca.filename = trust_file

@@ -1,0 +1,683 @@
+"""Benchmark: the REST API under wrk, meshplane against moto's server in the same run.
+
+    .venv/bin/python bench/api.py [--duration S] [--quick] [--threads T] [--connections C]
+                                  [--workers N] [--server-threads N] [--profile DIR] [--json PATH]
+
+The load generator is wrk (C, event loop), not boto3, whose client-side cost would hide the server's.
+Lua scripts generated into a temporary directory drive virtual-node operations, the resource kind both
+meshplane and moto implement:
+
+* describe  GET a node, round-robin over a pre-created set (``--nodes``, default 500)
+* list      GET the first page (100 refs) of that set
+* update    PUT a new spec on a node of the set (a unique clientToken each time, as botocore sends)
+* create    PUT a new node into a second mesh; names are unique per request (run, wrk thread id, counter)
+* delete    DELETE the nodes the create run made (each wrk thread deletes what the same thread id made)
+* mix       50% describe, 10% list, 20% create, 10% update, 10% delete (of this thread's own, older creates)
+
+Every response status is checked in the Lua ``response()`` hook; non-2xx counts are reported per run.
+
+Targets, one after the other, each on a fresh database / process (only one server runs at a time):
+meshplane ``--synchronous NORMAL`` (the default: durable across any crash of meshplane), meshplane
+``--synchronous FULL`` (an fsync per commit: durable across power loss), ``moto_server`` and a no-op
+Flask app on the same gunicorn gthread setup (bench/noop_app.py), the ceiling. Then describe is paced
+at half meshplane's measured peak for the p99 latency (wrk's ``delay()`` hook hands out send slots at a
+constant rate). ``--profile DIR`` adds py-spy runs of meshplane's workers under describe and create.
+
+wrk shares the machine with the server; it runs with few threads and nothing is pinned. All traffic
+goes to 127.0.0.1, each run lasts ``--duration`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from procs import BIN, MeshplaneServer, Process, env_with_venv  # noqa: E402
+
+PREFIX = "/v20190125"
+READ_MESH = "bench"  # the pre-created set: describe, list, update
+WRITE_MESH = "bench-w"  # creates and deletes (kept apart so lists and moto's scans see a fixed set)
+# moto routes a request by its Authorization header; meshplane accepts any signature.
+AUTH = ("AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/appmesh/aws4_request, "
+        "SignedHeaders=host, Signature=x")
+SPEC = ('{"listeners":[{"portMapping":{"port":%d,"protocol":"http"}}],'
+        '"serviceDiscovery":{"dns":{"hostname":"%s.bench.local"}},'
+        '"backends":[{"virtualService":{"virtualServiceName":"svc.bench.local"}}]}')
+OPS = ("describe", "list", "update", "create", "delete", "mix")
+MIX = {"describe": 50, "list": 10, "create": 20, "update": 10, "delete": 10}
+
+
+# -- wrk ---------------------------------------------------------------------------------------------
+
+def ensure_wrk() -> str:
+    """The path of wrk, installing the Debian package first when we are root."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise SystemExit("wrk is not installed: run `sudo apt-get install -y wrk` and try again")
+    print("wrk not found: apt-get install -y wrk", file=sys.stderr)
+    if subprocess.run(["apt-get", "install", "-y", "wrk"], stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["apt-get", "update"], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], stdout=subprocess.DEVNULL, check=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("apt-get installed wrk but it is not on PATH")
+    return found
+
+
+def _lua(value: Any) -> str:
+    """A Python str/int/float/bool/dict/list as a Lua literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "{" + ", ".join(_lua(v) for v in value) + "}"
+    raise TypeError(type(value))
+
+
+# Shared by every script: thread ids, the status counters, a monotonic clock (LuaJIT ffi), and a
+# done() that prints one JSON line for the Python side.
+_PRELUDE = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local _ts = ffi.new("bench_timespec")
+function now_ms()
+  ffi.C.clock_gettime(1, _ts)  -- CLOCK_MONOTONIC
+  return tonumber(_ts.tv_sec) * 1000 + tonumber(_ts.tv_nsec) / 1e6
+end
+
+HEADERS = {["Authorization"] = CFG.auth, ["Content-Type"] = "application/json"}
+local threads = {}
+local next_tid = 0
+function setup(thread)
+  thread:set("tid", next_tid)
+  next_tid = next_tid + 1
+  table.insert(threads, thread)
+end
+
+tid = 0
+counter = 0        -- requests this thread generated (names and tokens are built from it)
+statuses = {}      -- status code -> responses
+ops = {}           -- operation -> requests generated (the mix)
+started_ms = 0
+stopped_ms = 0     -- when a delete thread ran out of names (0: never)
+deleted = 0        -- deletes the mix sent
+
+function init(args)
+  started_ms = now_ms()
+  math.randomseed(7919 + tid)
+  if scenario_init then scenario_init() end
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+local function count(op) ops[op] = (ops[op] or 0) + 1 end
+
+function describe_request()
+  local i = (counter * 7 + tid * 7919) % CFG.n_read
+  return wrk.format("GET", CFG.read_item .. "r-" .. i, HEADERS)
+end
+
+function list_request()
+  return wrk.format("GET", CFG.read_collection, HEADERS)
+end
+
+function update_request()
+  local i = (counter * 7 + tid * 7919) % CFG.n_read
+  local name = "r-" .. i
+  local body = string.format(CFG.update_fmt, CFG.run .. "-" .. tid .. "-" .. counter, 8000 + counter % 1000, name)
+  return wrk.format("PUT", CFG.read_item .. name, HEADERS, body)
+end
+
+function create_request()
+  local name = CFG.run .. "-" .. tid .. "-" .. counter
+  return wrk.format("PUT", CFG.write_collection, HEADERS, string.format(CFG.create_fmt, name, name, 8080, name)), name
+end
+
+function done(summary, latency, requests)
+  local codes, counters, opcount, deletes = {}, {}, {}, {}
+  local elapsed = summary.duration / 1000
+  local exhausted = false
+  for _, t in ipairs(threads) do
+    for code, n in pairs(t:get("statuses")) do codes[code] = (codes[code] or 0) + n end
+    for op, n in pairs(t:get("ops")) do opcount[op] = (opcount[op] or 0) + n end
+    table.insert(counters, string.format('"%d":%d', t:get("tid"), t:get("counter")))
+    table.insert(deletes, string.format('"%d":%d', t:get("tid"), t:get("deleted") or 0))
+    if t:get("stopped_ms") > 0 then exhausted = true end
+  end
+  if exhausted then
+    -- A delete run whose threads all ran out of names: its rate is over the time until the last stop.
+    elapsed = 0
+    for _, t in ipairs(threads) do
+      local stop = t:get("stopped_ms")
+      if stop == 0 then elapsed = summary.duration / 1000; break end
+      elapsed = math.max(elapsed, stop - t:get("started_ms"))
+    end
+  end
+  local sc, oc = {}, {}
+  for code, n in pairs(codes) do table.insert(sc, string.format('"%d":%d', code, n)) end
+  for op, n in pairs(opcount) do table.insert(oc, string.format('"%s":%d', op, n)) end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%d,"duration_ms":%.1f,"elapsed_ms":%.1f,"exhausted":%s,"bytes":%d,' ..
+    '"socket_errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d},"status_errors":%d,' ..
+    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f},' ..
+    '"statuses":{%s},"ops":{%s},"counters":{%s},"deleted":{%s}}\n',
+    summary.requests, summary.duration / 1000, elapsed, tostring(exhausted), summary.bytes,
+    e.connect, e.read, e.write, e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    table.concat(sc, ","), table.concat(oc, ","), table.concat(counters, ","), table.concat(deletes, ",")))
+end
+"""
+
+_SCENARIOS = {
+    "describe": r"""
+function request()
+  counter = counter + 1
+  return describe_request()
+end
+""",
+    "list": r"""
+function request()
+  counter = counter + 1
+  return list_request()
+end
+""",
+    "update": r"""
+function request()
+  counter = counter + 1
+  return update_request()
+end
+""",
+    "create": r"""
+function request()
+  counter = counter + 1
+  local req = create_request()
+  return req
+end
+""",
+    "delete": r"""
+local filler
+function scenario_init()
+  filler = wrk.format("GET", CFG.read_item .. "r-0", HEADERS)
+end
+function request()
+  local pool = CFG.pool[tid] or 0
+  if counter == 0 then counter = CFG.pool_start[tid] or 0 end
+  if counter >= pool then
+    -- Out of names: stop this thread; the filler is never answered (the loop stops first).
+    if stopped_ms == 0 then stopped_ms = now_ms() end
+    wrk.thread:stop()
+    return filler
+  end
+  counter = counter + 1
+  return wrk.format("DELETE", CFG.write_item .. CFG.pool_run .. "-" .. tid .. "-" .. counter, HEADERS)
+end
+""",
+    "mix": r"""
+-- Deletes take the nodes the create run made (this thread id's, from the first up), so a delete
+-- never races the create of its own name; the delete run then starts where the mix stopped.
+function request()
+  counter = counter + 1
+  local r = math.random(100)
+  local m = CFG.mix
+  if r <= m.describe then
+    count("describe"); return describe_request()
+  end
+  r = r - m.describe
+  if r <= m.list then count("list"); return list_request() end
+  r = r - m.list
+  if r <= m.create then count("create"); return create_request() end
+  r = r - m.create
+  if r <= m.update then count("update"); return update_request() end
+  if deleted < (CFG.pool[tid] or 0) then
+    deleted = deleted + 1
+    count("delete"); return wrk.format("DELETE", CFG.write_item .. CFG.pool_run .. "-" .. tid .. "-" .. deleted, HEADERS)
+  end
+  count("describe"); return describe_request()
+end
+""",
+    "paced": r"""
+-- A constant rate: every delay() call claims the next send slot of this thread's schedule.
+local interval = 1000 / CFG.rate_per_thread
+local slot
+function delay()
+  local now = now_ms()
+  if slot == nil or now - slot > 1000 then slot = now end
+  slot = slot + interval
+  local d = slot - now
+  if d < 0 then return 0 end
+  return d
+end
+function request()
+  counter = counter + 1
+  return describe_request()
+end
+""",
+}
+
+
+def write_script(directory: Path, scenario: str, run: str, n_read: int, threads: int, connections: int,
+                 pool_run: str = "", pool: dict[int, int] | None = None, pool_start: dict[int, int] | None = None,
+                 rate: float = 0.0) -> Path:
+    """Generate the Lua script of one run; returns its path."""
+    cfg = {
+        "auth": AUTH,
+        "run": run,
+        "n_read": n_read,
+        "read_item": f"{PREFIX}/meshes/{READ_MESH}/virtualNodes/",
+        "read_collection": f"{PREFIX}/meshes/{READ_MESH}/virtualNodes",
+        "write_item": f"{PREFIX}/meshes/{WRITE_MESH}/virtualNodes/",
+        "write_collection": f"{PREFIX}/meshes/{WRITE_MESH}/virtualNodes",
+        "create_fmt": '{"virtualNodeName":"%s","clientToken":"%s","spec":' + SPEC + "}",
+        "update_fmt": '{"clientToken":"%s","spec":' + SPEC + "}",
+        "pool_run": pool_run,
+        "pool": pool or {},
+        "pool_start": pool_start or {},
+        "mix": MIX,
+        "rate_per_thread": max(rate / threads, 1.0),
+    }
+    path = directory / f"{run}-{scenario}.lua"
+    path.write_text("-- generated by bench/api.py\nCFG = " + _lua(cfg) + "\n" + _PRELUDE + _SCENARIOS[scenario])
+    return path
+
+
+@dataclass
+class Result:
+    """One wrk run."""
+
+    target: str
+    scenario: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    statuses: dict[str, int]
+    socket_errors: int
+    exhausted: bool
+    ops: dict[str, int] = field(default_factory=dict)
+    counters: dict[int, int] = field(default_factory=dict)
+    deleted: dict[int, int] = field(default_factory=dict)
+    cpu_us: float = 0.0  # server CPU time (user + system, every process) per answered request
+
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def non_2xx(self) -> int:
+        return sum(n for code, n in self.statuses.items() if not code.startswith("2"))
+
+
+def run_wrk(wrk: str, url: str, script: Path, duration: float, threads: int, connections: int,
+            target: str, scenario: str) -> Result:
+    """Run wrk once against ``url`` (127.0.0.1 only) and parse the JSON line its done() prints."""
+    assert urlsplit(url).hostname == "127.0.0.1", url
+    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
+            "-s", str(script), url]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCHJSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    raw = json.loads(line[len("BENCHJSON "):])
+    lat = raw["latency_us"]
+    return Result(
+        target=target, scenario=scenario, requests=raw["requests"], seconds=raw["elapsed_ms"] / 1000,
+        p50_ms=lat["p50"] / 1000, p99_ms=lat["p99"] / 1000, max_ms=lat["max"] / 1000,
+        statuses=raw["statuses"], socket_errors=sum(raw["socket_errors"].values()),
+        exhausted=raw["exhausted"], ops=raw["ops"], counters={int(k): v for k, v in raw["counters"].items()},
+        deleted={int(k): v for k, v in raw["deleted"].items()},
+    )
+
+
+# -- the servers -------------------------------------------------------------------------------------
+
+def _request(conn: http.client.HTTPConnection, method: str, path: str, body: str | None = None) -> int:
+    headers = {"Authorization": AUTH, "Content-Type": "application/json"}
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def seed(url: str, n_read: int) -> None:
+    """Create the two meshes and the read set ``r-0 .. r-<n_read-1>`` (every answer must be 200)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        for mesh in (READ_MESH, WRITE_MESH):
+            status = _request(conn, "PUT", f"{PREFIX}/meshes", json.dumps({"meshName": mesh, "spec": {}}))
+            if status != 200:
+                raise RuntimeError(f"create mesh {mesh}: {status}")
+        for i in range(n_read):
+            body = '{"virtualNodeName":"r-%d","spec":%s}' % (i, SPEC % (8080, f"r-{i}"))
+            status = _request(conn, "PUT", f"{PREFIX}/meshes/{READ_MESH}/virtualNodes", body)
+            if status != 200:
+                raise RuntimeError(f"create node r-{i}: {status}")
+    finally:
+        conn.close()
+
+
+def worker_pids(master: int) -> list[int]:
+    """The gunicorn workers (children) of ``master``."""
+    try:
+        text = Path(f"/proc/{master}/task/{master}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def start_meshplane(tmp: Path, name: str, synchronous: str, workers: int, threads: int) -> MeshplaneServer:
+    env = env_with_venv({
+        "MESHPLANE_QUOTA_VIRTUALNODES": "100000000",
+        "MESHPLANE_QUOTA_MESHES": "1000",
+        "MESHPLANE_LOG_LEVEL": "warning",
+    })
+    return MeshplaneServer(tmp / f"{name}.db", tmp / f"{name}.log", "--synchronous", synchronous,
+                           "--workers", str(workers), "--threads", str(threads), env=env)
+
+
+def start_moto(tmp: Path) -> tuple[Process, str]:
+    proc = Process([str(BIN / "moto_server"), "-p", "0", "-H", "127.0.0.1"], tmp / "moto.log")
+    try:
+        url = proc.wait_for_line(r"Running on (http://127\.0\.0\.1:\d+)").group(1)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, url
+
+
+def start_noop(tmp: Path, workers: int, threads: int) -> tuple[Process, str]:
+    argv = [str(BIN / "gunicorn"), "--worker-class", "gthread", "--workers", str(workers),
+            "--threads", str(threads), "--keep-alive", "30", "--bind", "127.0.0.1:0",
+            "--chdir", str(ROOT / "bench"), "--log-level", "info", "noop_app:create_app()"]
+    proc = Process(argv, tmp / "noop.log")
+    try:
+        url = proc.wait_for_line(r"Listening at: (http://127\.0\.0\.1:\d+)").group(1)
+        _wait_ready(url, f"{PREFIX}/meshes/x/virtualNodes/y")
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, url
+
+
+def _wait_ready(url: str, path: str, timeout: float = 30.0) -> None:
+    parts = urlsplit(url)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+            try:
+                if _request(conn, "GET", path) < 500:
+                    return
+            finally:
+                conn.close()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+# -- profiling ---------------------------------------------------------------------------------------
+
+def py_spy() -> str | None:
+    return shutil.which("py-spy") or (str(BIN / "py-spy") if (BIN / "py-spy").exists() else None)
+
+
+def summarize_profile(files: list[Path], top: int = 15) -> str:
+    """Self and inclusive sample shares per function, from py-spy raw (collapsed) stacks."""
+    own: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    total = 0
+    for path in files:
+        for line in path.read_text().splitlines():
+            stack, _, n = line.rpartition(" ")
+            if not stack or not n.isdigit():
+                continue
+            count = int(n)
+            frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+            frames = [f for f in frames if f.endswith(")")]  # drop the process/thread pseudo-frames
+            if not frames:
+                continue
+            total += count
+            own[frames[-1]] += count
+            for f in set(frames):
+                incl[f] += count
+    if not total:
+        return "  (no samples)\n"
+
+    def short(frame: str) -> str:
+        return re.sub(r"\(.*?(site-packages|lib/python3\.\d+|server)/", "(", frame)
+
+    out = [f"  {total} samples; self time:"]
+    out += [f"    {100 * n / total:5.1f}%  {short(f)}" for f, n in own.most_common(top)]
+    out.append("  inclusive time:")
+    out += [f"    {100 * n / total:5.1f}%  {short(f)}" for f, n in incl.most_common(top + 10)]
+    return "\n".join(out) + "\n"
+
+
+def profile(wrk: str, server: MeshplaneServer, directory: Path, tmp: Path, scenario: str, run: str,
+            n_read: int, duration: float, threads: int, connections: int) -> str:
+    spy = py_spy()
+    if spy is None:
+        return f"  py-spy not installed (`{BIN}/pip install py-spy`): no profile of {scenario}\n"
+    script = write_script(tmp, scenario, run, n_read, threads, connections)
+    outputs, spies = [], []
+    for pid in worker_pids(server.pid):
+        out = directory / f"{scenario}-{pid}.txt"
+        outputs.append(out)
+        spies.append(subprocess.Popen(
+            [spy, "record", "--pid", str(pid), "--rate", "250", "--duration", str(max(1, round(duration))),
+             "--format", "raw", "--nonblocking", "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(0.5)
+    try:
+        result = run_wrk(wrk, server.endpoint, script, duration, threads, connections, "profile", scenario)
+    finally:
+        for spy_proc in spies:
+            try:
+                spy_proc.wait(timeout=duration + 30)
+            except subprocess.TimeoutExpired:
+                spy_proc.kill()
+                spy_proc.wait()
+    header = f"  {scenario} under py-spy: {result.rate:,.0f} req/s, non-2xx {result.non_2xx}\n"
+    return header + summarize_profile([p for p in outputs if p.exists()])
+
+
+# -- the run -----------------------------------------------------------------------------------------
+
+def bench_target(wrk: str, label: str, url: str, tmp: Path, args: argparse.Namespace,
+                 results: list[Result]) -> None:
+    """Seed ``url``, warm it up, then run every scenario once (create before delete: it fills the pool)."""
+    t0 = time.monotonic()
+    seed(url, args.nodes)
+    print(f"[{label}] seeded {args.nodes} nodes in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+    warm = write_script(tmp, "mix", f"w{label[:2]}", args.nodes, args.threads, args.connections)
+    run_wrk(wrk, url, warm, 1, args.threads, args.connections, label, "warm-up")
+    created: dict[int, int] = {}
+    created_run = ""
+    for scenario in OPS:
+        run = f"{scenario[:1]}{len(results)}"
+        pool: dict[int, int] = {}
+        pool_run = ""
+        if scenario == "delete":
+            # Skip each thread's last few names: their creates may have been in flight when wrk stopped.
+            pool_run = created_run
+            tail = args.connections // args.threads + 1
+            pool = {tid: max(0, n - tail) for tid, n in created.items()}
+        script = write_script(tmp, scenario, run, args.nodes, args.threads, args.connections, pool_run, pool)
+        result = run_wrk(wrk, url, script, args.duration, args.threads, args.connections, label, scenario)
+        if scenario == "create":
+            created, created_run = result.counters, run
+        results.append(result)
+        print(f"[{label}] {scenario:8s} {result.rate:9,.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+              f"p99 {result.p99_ms:7.2f} ms  statuses {result.statuses}"
+              + ("  (pool exhausted)" if result.exhausted else ""), file=sys.stderr)
+
+
+def _fmt_rate(r: Result | None) -> str:
+    return "n/a" if r is None else f"{r.rate:,.0f}"
+
+
+def report(results: list[Result], paced: Result | None, half: float, noop: dict[str, Result],
+           args: argparse.Namespace, profiles: str) -> str:
+    by = {(r.target, r.scenario): r for r in results}
+    mp, full, moto = "meshplane NORMAL", "meshplane FULL", "moto"
+    lines = [
+        f"wrk -t{args.threads} -c{args.connections}, {args.duration:g} s per run; meshplane --workers "
+        f"{args.workers} --threads {args.server_threads}; {os.cpu_count()} CPUs; load average before: "
+        f"{args.load_before}",
+        "",
+        "| operation | meshplane NORMAL req/s | p99 ms | meshplane FULL req/s | p99 ms | moto req/s | p99 ms "
+        "| NORMAL / moto | FULL / moto | non-2xx (NORMAL / FULL / moto) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for op in OPS:
+        a, b, c = by.get((mp, op)), by.get((full, op)), by.get((moto, op))
+        ratio = (lambda x: f"{x.rate / c.rate:.1f}x" if x and c and c.rate else "n/a")
+        errs = " / ".join(str(x.non_2xx) if x else "-" for x in (a, b, c))
+        lines.append(
+            f"| {op}{' *' if any(x and x.exhausted for x in (a, b, c)) else ''} | {_fmt_rate(a)} | "
+            f"{a.p99_ms if a else 0:.1f} | {_fmt_rate(b)} | {b.p99_ms if b else 0:.1f} | {_fmt_rate(c)} | "
+            f"{c.p99_ms if c else 0:.1f} | {ratio(a)} | {ratio(b)} | {errs} |"
+        )
+    lines.append("")
+    for scenario, op in (("describe", "GET item"), ("create", "PUT collection")):
+        n, m = noop.get(scenario), by.get((mp, scenario))
+        if n and m:
+            lines.append(f"* no-op Flask ({op}, same gunicorn gthread setup): {n.rate:,.0f} req/s "
+                         f"(non-2xx {n.non_2xx}); meshplane {scenario} is {100 * m.rate / n.rate:.0f}% of it")
+    if paced is not None:
+        lines.append(f"* describe paced at half the peak ({half:,.0f} req/s asked, {paced.rate:,.0f} req/s "
+                     f"done): p50 {paced.p50_ms:.2f} ms, p99 {paced.p99_ms:.2f} ms, max {paced.max_ms:.1f} ms, "
+                     f"non-2xx {paced.non_2xx}")
+    mix = by.get((mp, "mix"))
+    if mix is not None:
+        lines.append(f"* mix requests sent (meshplane NORMAL): {dict(sorted(mix.ops.items()))}")
+    statuses = {f"{r.target}/{r.scenario}": r.statuses for r in results}
+    lines.append(f"* statuses per run: {json.dumps(statuses)}")
+    socket = {f"{r.target}/{r.scenario}": r.socket_errors for r in results if r.socket_errors}
+    lines.append(f"* wrk socket errors: {socket or 'none'}")
+    if any(r.exhausted for r in results):
+        lines.append("* `*`: a delete run used up the nodes its create run made; its rate is over the time "
+                     "until the last wrk thread ran out")
+    m_c, m_d = by.get((mp, "create")), by.get((mp, "describe"))
+    checks = []
+    if m_c:
+        checks.append(f"creates {m_c.rate:,.0f}/s (target 1,000): {'met' if m_c.rate >= 1000 else 'MISSED'}")
+    if m_d:
+        checks.append(f"describes {m_d.rate:,.0f}/s (target 3,000): {'met' if m_d.rate >= 3000 else 'MISSED'}")
+    if paced:
+        checks.append(f"p99 at half peak {paced.p99_ms:.1f} ms (target 10): "
+                      f"{'met' if paced.p99_ms <= 10 else 'MISSED'}")
+    lines.append("* targets: " + "; ".join(checks))
+    if profiles:
+        lines += ["", "Profiles (py-spy, meshplane NORMAL workers):", "```", profiles.rstrip(), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
+    parser.add_argument("--quick", action="store_true", help="2 s runs, 100 nodes, no FULL and no no-op runs")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--nodes", type=int, default=500, help="size of the pre-created read set (default 500)")
+    parser.add_argument("--workers", type=int, default=2, help="meshplane and no-op gunicorn workers (default 2)")
+    parser.add_argument("--server-threads", type=int, default=8, help="threads per worker (default 8)")
+    parser.add_argument("--skip-moto", action="store_true", help="do not run moto")
+    parser.add_argument("--profile", metavar="DIR", help="also profile describe and create with py-spy into DIR")
+    parser.add_argument("--json", metavar="PATH", help="write every run's figures to PATH")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration = min(args.duration, 2.0)
+        args.nodes = min(args.nodes, 100)
+    args.nodes = max(args.nodes, 100)  # list pages are 100 items
+    args.load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    wrk = ensure_wrk()
+    results: list[Result] = []
+    noop: dict[str, Result] = {}
+    paced: Result | None = None
+    half = 0.0
+    profiles = ""
+    with tempfile.TemporaryDirectory(prefix="meshplane-bench-api-") as tmp_name:
+        tmp = Path(tmp_name)
+        # meshplane, NORMAL then FULL
+        for sync in ("NORMAL",) if args.quick else ("NORMAL", "FULL"):
+            label = f"meshplane {sync}"
+            server = start_meshplane(tmp, sync.lower(), sync, args.workers, args.server_threads)
+            try:
+                _wait_ready(server.endpoint, "/healthz")
+                bench_target(wrk, label, server.endpoint, tmp, args, results)
+                if sync == "NORMAL":
+                    peak = next(r for r in results if r.target == label and r.scenario == "describe")
+                    half = peak.rate / 2
+                    script = write_script(tmp, "paced", "p", args.nodes, args.threads, args.connections, rate=half)
+                    paced = run_wrk(wrk, server.endpoint, script, args.duration, args.threads, args.connections,
+                                    label, "describe paced")
+                    print(f"[{label}] paced describe at {half:,.0f}/s: {paced.rate:,.0f} req/s, "
+                          f"p99 {paced.p99_ms:.2f} ms", file=sys.stderr)
+                    if args.profile:
+                        pdir = Path(args.profile)
+                        pdir.mkdir(parents=True, exist_ok=True)
+                        for scenario in ("describe", "create"):
+                            profiles += profile(wrk, server, pdir, tmp, scenario, f"prof{scenario[:1]}",
+                                                args.nodes, args.duration, args.threads, args.connections)
+            finally:
+                server.stop()
+        if not args.skip_moto:
+            proc, url = start_moto(tmp)
+            try:
+                bench_target(wrk, "moto", url, tmp, args, results)
+            finally:
+                proc.stop()
+        if not args.quick:
+            proc, url = start_noop(tmp, args.workers, args.server_threads)
+            try:
+                for scenario in ("describe", "create"):
+                    script = write_script(tmp, scenario, f"n{scenario[:1]}", args.nodes, args.threads,
+                                          args.connections)
+                    noop[scenario] = run_wrk(wrk, url, script, args.duration, args.threads, args.connections,
+                                             "no-op", scenario)
+                    print(f"[no-op] {scenario:8s} {noop[scenario].rate:9,.0f} req/s", file=sys.stderr)
+            finally:
+                proc.stop()
+    text = report(results, paced, half, noop, args, profiles)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            [r.__dict__ | {"rate": r.rate} for r in [*results, *noop.values(), *([paced] if paced else [])]],
+            indent=1))
+
+
+if __name__ == "__main__":
+    main()
