@@ -134,8 +134,16 @@ function init(args)
   if scenario_init then scenario_init() end
 end
 
+samples = {}       -- the first few non-2xx answers, to say what went wrong
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
+  if (status < 200 or status > 299) and #samples < 3 then
+    table.insert(samples, status .. " " .. string.sub(body or "", 1, 300))
+  end
+end
+
+function json_str(text)
+  return '"' .. text:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end) .. '"'
 end
 
 local function count(op) ops[op] = (ops[op] or 0) + 1 end
@@ -162,7 +170,7 @@ function create_request()
 end
 
 function done(summary, latency, requests)
-  local codes, counters, opcount, deletes = {}, {}, {}, {}
+  local codes, counters, opcount, deletes, bad = {}, {}, {}, {}, {}
   local elapsed = summary.duration / 1000
   local exhausted = false
   for _, t in ipairs(threads) do
@@ -170,6 +178,7 @@ function done(summary, latency, requests)
     for op, n in pairs(t:get("ops")) do opcount[op] = (opcount[op] or 0) + n end
     table.insert(counters, string.format('"%d":%d', t:get("tid"), t:get("counter")))
     table.insert(deletes, string.format('"%d":%d', t:get("tid"), t:get("deleted") or 0))
+    for _, text in ipairs(t:get("samples")) do table.insert(bad, json_str(text)) end
     if t:get("stopped_ms") > 0 then exhausted = true end
   end
   if exhausted then
@@ -189,11 +198,12 @@ function done(summary, latency, requests)
     'BENCHJSON {"requests":%d,"duration_ms":%.1f,"elapsed_ms":%.1f,"exhausted":%s,"bytes":%d,' ..
     '"socket_errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d},"status_errors":%d,' ..
     '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f},' ..
-    '"statuses":{%s},"ops":{%s},"counters":{%s},"deleted":{%s}}\n',
+    '"statuses":{%s},"ops":{%s},"counters":{%s},"deleted":{%s},"samples":[%s]}\n',
     summary.requests, summary.duration / 1000, elapsed, tostring(exhausted), summary.bytes,
     e.connect, e.read, e.write, e.timeout, e.status,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
-    table.concat(sc, ","), table.concat(oc, ","), table.concat(counters, ","), table.concat(deletes, ",")))
+    table.concat(sc, ","), table.concat(oc, ","), table.concat(counters, ","), table.concat(deletes, ","),
+    table.concat(bad, ",")))
 end
 """
 
@@ -326,6 +336,7 @@ class Result:
     ops: dict[str, int] = field(default_factory=dict)
     counters: dict[int, int] = field(default_factory=dict)
     deleted: dict[int, int] = field(default_factory=dict)
+    samples: list[str] = field(default_factory=list)  # the first non-2xx answers
     cpu_us: float = 0.0  # server CPU time (user + system, every process) per answered request
 
 
@@ -355,7 +366,7 @@ def run_wrk(wrk: str, url: str, script: Path, duration: float, threads: int, con
         p50_ms=lat["p50"] / 1000, p99_ms=lat["p99"] / 1000, max_ms=lat["max"] / 1000,
         statuses=raw["statuses"], socket_errors=sum(raw["socket_errors"].values()),
         exhausted=raw["exhausted"], ops=raw["ops"], counters={int(k): v for k, v in raw["counters"].items()},
-        deleted={int(k): v for k, v in raw["deleted"].items()},
+        deleted={int(k): v for k, v in raw["deleted"].items()}, samples=raw["samples"],
     )
 
 
@@ -515,33 +526,65 @@ def profile(wrk: str, server: MeshplaneServer, directory: Path, tmp: Path, scena
 
 # -- the run -----------------------------------------------------------------------------------------
 
-def bench_target(wrk: str, label: str, url: str, tmp: Path, args: argparse.Namespace,
+def process_tree(root: int) -> list[int]:
+    """``root`` and its children (gunicorn's master and workers)."""
+    return [root, *worker_pids(root)]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (from /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured(wrk: str, url: str, script: Path, args: argparse.Namespace, label: str, scenario: str,
+             root: int) -> Result:
+    """One wrk run, with the server's CPU time per answered request."""
+    pids = process_tree(root)
+    before = cpu_seconds(pids)
+    result = run_wrk(wrk, url, script, args.duration, args.threads, args.connections, label, scenario)
+    if result.requests:
+        result.cpu_us = 1e6 * (cpu_seconds(pids) - before) / result.requests
+    return result
+
+
+def bench_target(wrk: str, label: str, url: str, root: int, tmp: Path, args: argparse.Namespace,
                  results: list[Result]) -> None:
-    """Seed ``url``, warm it up, then run every scenario once (create before delete: it fills the pool)."""
+    """Seed ``url``, warm it up, then run every scenario once.
+
+    Order matters: create fills the pool of names that mix and then delete remove.
+    """
     t0 = time.monotonic()
     seed(url, args.nodes)
     print(f"[{label}] seeded {args.nodes} nodes in {time.monotonic() - t0:.1f}s", file=sys.stderr)
-    warm = write_script(tmp, "mix", f"w{label[:2]}", args.nodes, args.threads, args.connections)
+    warm = write_script(tmp, "describe", "warm", args.nodes, args.threads, args.connections)
     run_wrk(wrk, url, warm, 1, args.threads, args.connections, label, "warm-up")
-    created: dict[int, int] = {}
-    created_run = ""
-    for scenario in OPS:
+    pool: dict[int, int] = {}
+    pool_start: dict[int, int] = {}
+    pool_run = ""
+    for scenario in ("describe", "list", "update", "create", "mix", "delete"):
         run = f"{scenario[:1]}{len(results)}"
-        pool: dict[int, int] = {}
-        pool_run = ""
-        if scenario == "delete":
-            # Skip each thread's last few names: their creates may have been in flight when wrk stopped.
-            pool_run = created_run
-            tail = args.connections // args.threads + 1
-            pool = {tid: max(0, n - tail) for tid, n in created.items()}
-        script = write_script(tmp, scenario, run, args.nodes, args.threads, args.connections, pool_run, pool)
-        result = run_wrk(wrk, url, script, args.duration, args.threads, args.connections, label, scenario)
+        script = write_script(tmp, scenario, run, args.nodes, args.threads, args.connections,
+                              pool_run, pool, pool_start)
+        result = measured(wrk, url, script, args, label, scenario, root)
         if scenario == "create":
-            created, created_run = result.counters, run
+            # Leave out each thread's last few names: their creates may have been in flight when wrk stopped.
+            tail = args.connections // args.threads + 1
+            pool_run, pool = run, {tid: max(0, n - tail) for tid, n in result.counters.items()}
+        if scenario == "mix":
+            pool_start = result.deleted
         results.append(result)
         print(f"[{label}] {scenario:8s} {result.rate:9,.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
-              f"p99 {result.p99_ms:7.2f} ms  statuses {result.statuses}"
+              f"p99 {result.p99_ms:7.2f} ms  cpu {result.cpu_us:6.0f} us/req  statuses {result.statuses}"
               + ("  (pool exhausted)" if result.exhausted else ""), file=sys.stderr)
+        for sample in result.samples:
+            print(f"[{label}] {scenario} non-2xx: {sample}", file=sys.stderr)
 
 
 def _fmt_rate(r: Result | None) -> str:
@@ -557,25 +600,35 @@ def report(results: list[Result], paced: Result | None, half: float, noop: dict[
         f"{args.workers} --threads {args.server_threads}; {os.cpu_count()} CPUs; load average before: "
         f"{args.load_before}",
         "",
-        "| operation | meshplane NORMAL req/s | p99 ms | meshplane FULL req/s | p99 ms | moto req/s | p99 ms "
-        "| NORMAL / moto | FULL / moto | non-2xx (NORMAL / FULL / moto) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| operation | NORMAL req/s | p99 ms | CPU µs/req | FULL req/s | p99 ms | moto req/s | p99 ms "
+        "| CPU µs/req | NORMAL / moto | FULL / moto | non-2xx (NORMAL / FULL / moto) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for op in OPS:
         a, b, c = by.get((mp, op)), by.get((full, op)), by.get((moto, op))
-        ratio = (lambda x: f"{x.rate / c.rate:.1f}x" if x and c and c.rate else "n/a")
+
+        def ratio(x: Result | None) -> str:
+            return f"{x.rate / c.rate:.1f}x" if x and c and c.rate else "n/a"
+
+        def p99(x: Result | None) -> str:
+            return f"{x.p99_ms:.1f}" if x else "n/a"
+
+        def cpu(x: Result | None) -> str:
+            return f"{x.cpu_us:,.0f}" if x else "n/a"
+
         errs = " / ".join(str(x.non_2xx) if x else "-" for x in (a, b, c))
+        star = " *" if any(x and x.exhausted for x in (a, b, c)) else ""
         lines.append(
-            f"| {op}{' *' if any(x and x.exhausted for x in (a, b, c)) else ''} | {_fmt_rate(a)} | "
-            f"{a.p99_ms if a else 0:.1f} | {_fmt_rate(b)} | {b.p99_ms if b else 0:.1f} | {_fmt_rate(c)} | "
-            f"{c.p99_ms if c else 0:.1f} | {ratio(a)} | {ratio(b)} | {errs} |"
+            f"| {op}{star} | {_fmt_rate(a)} | {p99(a)} | {cpu(a)} | {_fmt_rate(b)} | {p99(b)} | "
+            f"{_fmt_rate(c)} | {p99(c)} | {cpu(c)} | {ratio(a)} | {ratio(b)} | {errs} |"
         )
     lines.append("")
     for scenario, op in (("describe", "GET item"), ("create", "PUT collection")):
         n, m = noop.get(scenario), by.get((mp, scenario))
         if n and m:
-            lines.append(f"* no-op Flask ({op}, same gunicorn gthread setup): {n.rate:,.0f} req/s "
-                         f"(non-2xx {n.non_2xx}); meshplane {scenario} is {100 * m.rate / n.rate:.0f}% of it")
+            lines.append(f"* no-op Flask ({op}, same gunicorn gthread setup): {n.rate:,.0f} req/s, "
+                         f"{n.cpu_us:,.0f} CPU µs/req (non-2xx {n.non_2xx}); meshplane {scenario} reaches "
+                         f"{100 * m.rate / n.rate:.0f}% of its throughput")
     if paced is not None:
         lines.append(f"* describe paced at half the peak ({half:,.0f} req/s asked, {paced.rate:,.0f} req/s "
                      f"done): p50 {paced.p50_ms:.2f} ms, p99 {paced.p99_ms:.2f} ms, max {paced.max_ms:.1f} ms, "
@@ -637,13 +690,12 @@ def main() -> None:
             server = start_meshplane(tmp, sync.lower(), sync, args.workers, args.server_threads)
             try:
                 _wait_ready(server.endpoint, "/healthz")
-                bench_target(wrk, label, server.endpoint, tmp, args, results)
+                bench_target(wrk, label, server.endpoint, server.pid, tmp, args, results)
                 if sync == "NORMAL":
                     peak = next(r for r in results if r.target == label and r.scenario == "describe")
                     half = peak.rate / 2
                     script = write_script(tmp, "paced", "p", args.nodes, args.threads, args.connections, rate=half)
-                    paced = run_wrk(wrk, server.endpoint, script, args.duration, args.threads, args.connections,
-                                    label, "describe paced")
+                    paced = measured(wrk, server.endpoint, script, args, label, "describe paced", server.pid)
                     print(f"[{label}] paced describe at {half:,.0f}/s: {paced.rate:,.0f} req/s, "
                           f"p99 {paced.p99_ms:.2f} ms", file=sys.stderr)
                     if args.profile:
@@ -657,7 +709,7 @@ def main() -> None:
         if not args.skip_moto:
             proc, url = start_moto(tmp)
             try:
-                bench_target(wrk, "moto", url, tmp, args, results)
+                bench_target(wrk, "moto", url, proc.pid, tmp, args, results)
             finally:
                 proc.stop()
         if not args.quick:
@@ -666,8 +718,7 @@ def main() -> None:
                 for scenario in ("describe", "create"):
                     script = write_script(tmp, scenario, f"n{scenario[:1]}", args.nodes, args.threads,
                                           args.connections)
-                    noop[scenario] = run_wrk(wrk, url, script, args.duration, args.threads, args.connections,
-                                             "no-op", scenario)
+                    noop[scenario] = measured(wrk, url, script, args, "no-op", scenario, proc.pid)
                     print(f"[no-op] {scenario:8s} {noop[scenario].rate:9,.0f} req/s", file=sys.stderr)
             finally:
                 proc.stop()

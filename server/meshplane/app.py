@@ -28,5 +28,5 @@ def create_app(config: Config | None = None, *, run_migrations: bool = True) -> 
     store = ResourceStore(config)
     app.extensions["meshplane.store"] = store
     app.extensions["meshplane.proxies"] = ProxyStore(store.pool)
-    register_api(app)
+    register_api(app, config)
     return app

@@ -45,6 +45,7 @@ class Config:
     :param quotas: per-kind limits (see :func:`_default_quotas`); keys are collection names.
     :param debounce_ms / debounce_max_ms: xDS push debounce (quiet period, and the longest delay).
     :param token_ttl_s: how long a clientToken is remembered.
+    :param rate_limit: API requests per second for the whole server (0: unlimited); beyond it, 429.
     """
 
     db: str = "meshplane.db"
@@ -60,6 +61,7 @@ class Config:
     debounce_ms: int = 100
     debounce_max_ms: int = 5000
     token_ttl_s: int = 48 * 3600
+    rate_limit: int = 0
     log_level: str = "info"
 
     @classmethod

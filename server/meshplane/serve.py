@@ -33,6 +33,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from meshplane.app import create_app
 
+        logging.basicConfig(
+            level=self.meshplane_config.log_level.upper(),
+            format="%(asctime)s [%(process)d] %(name)s %(levelname)s %(message)s",
+        )
         return create_app(self.meshplane_config, run_migrations=False)
 
 

@@ -11,12 +11,18 @@ import uuid
 from flask import Flask, Response, request
 
 from meshplane.api import auth, errors, proxies, resources, tags
+from meshplane.api.throttle import TokenBucket
+from meshplane.config import Config
 
 
-def register_api(app: Flask) -> None:
+def register_api(app: Flask, config: Config) -> None:
     """Mount the App Mesh API (/v20190125) and meshplane's own endpoints on ``app``."""
     errors.install(app)
     app.before_request(lambda: auth.authenticate(request))
+    if config.rate_limit > 0:
+        share = config.rate_limit / max(1, config.workers)
+        bucket = TokenBucket(rate=share, burst=max(1.0, share))
+        app.before_request(lambda: None if request.path == "/healthz" else bucket.take())
     app.after_request(_request_id)
     app.register_blueprint(resources.blueprint())
     app.register_blueprint(tags.blueprint())

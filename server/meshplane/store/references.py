@@ -37,3 +37,14 @@ def _references(kind: str, spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]
                 name = target.get("virtual_service", {}).get("virtual_service_name")
                 if name:
                     yield "virtualService", name
+
+
+def mentions(kind: str, spec: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """Every (kind, name) ``spec`` names: :func:`references` plus a node's backend virtual services."""
+    found = references(kind, spec)
+    if kind == "virtualNode":
+        for backend in spec.get("backends") or ():
+            name = (backend.get("virtual_service") or {}).get("virtual_service_name")
+            if name:
+                found.add(("virtualService", name))
+    return found

@@ -8,6 +8,7 @@ to the revisions feed, and commits before the caller answers 200. Nothing else w
 from __future__ import annotations
 
 import base64
+import logging
 import hashlib
 import json
 import sqlite3
@@ -30,9 +31,11 @@ from meshplane.errors import (
 )
 from meshplane.kinds import Kind
 from meshplane.store.database import ConnectionPool
-from meshplane.store.references import references
+from meshplane.store.references import mentions, references
 
 T = TypeVar("T")
+
+log = logging.getLogger("meshplane.store")
 
 MAX_TAGS = 50
 
@@ -247,7 +250,7 @@ class ResourceStore:
                 "INSERT OR REPLACE INTO tags (resource_id, key, value) VALUES (?,?,?)",
                 [(rid, t["key"], t["value"]) for t in tags],
             )
-            self._index_refs(conn, rid, kind, mesh, spec)
+            self._index_refs(conn, rid, kind, mesh, name, spec)
             record = self._fetch(conn, rid)
             self._append_revision(conn, record, "create")
             self._remember(conn, operation, resource_key, client_token, request_hash, render(record))
@@ -294,7 +297,7 @@ class ResourceStore:
             )
             if spec is not None:
                 conn.execute("DELETE FROM refs WHERE resource_id=?", (current.id,))
-                self._index_refs(conn, current.id, kind, mesh, spec)
+                self._index_refs(conn, current.id, kind, mesh, name, spec)
             record = self._fetch(conn, current.id)
             self._append_revision(conn, record, "update")
             self._remember(conn, operation, resource_key, client_token, request_hash, render(record))
@@ -506,7 +509,18 @@ class ResourceStore:
                 f"referenced by: {described}"
             )
 
-    def _index_refs(self, conn: sqlite3.Connection, rid: int, kind: Kind, mesh: str, spec: Mapping[str, Any]) -> None:
+    def _index_refs(
+        self, conn: sqlite3.Connection, rid: int, kind: Kind, mesh: str, name: str, spec: Mapping[str, Any]
+    ) -> None:
+        for to_kind, to_name in sorted(mentions(kind.key, spec)):
+            found = conn.execute(
+                "SELECT 1 FROM resources WHERE mesh=? AND kind=? AND name=? LIMIT 1", (mesh, to_kind, to_name)
+            ).fetchone()
+            if found is None:
+                # Allowed, as on AWS (backends usually name services created later); the xDS side
+                # reports it per proxy until it resolves.
+                log.info("mesh %s: %s %s references %s %s, which does not exist (yet)",
+                         mesh, kind.label, name, kinds.BY_KEY[to_kind].label, to_name)
         refs = references(kind.key, spec)
         if refs:
             conn.executemany(

@@ -108,8 +108,9 @@ class DeltaSession(Session):
             return None
         if state.rejected:
             sending = {entry.name for entry in send}
-            send += [target.entries[name] for name in sorted(state.rejected)
+            send += [target.entries[name] for name in state.rejected
                      if name in target.entries and name not in sending]
+            send.sort(key=lambda entry: entry.name)
         return DeltaPlan(target, send, removed, absent)
 
     def commit(self, state: TypeState, plan: DeltaPlan, published: Published) -> bytes:

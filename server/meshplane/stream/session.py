@@ -186,7 +186,7 @@ class Session:
             if published is None:
                 return  # no snapshot yet: the proxy waits; set_snapshot wakes us
             state = self.types[type_url]
-            if not state.requested or state.inflight is not None or self._held(type_url, published):
+            if not state.requested or state.inflight is not None or False:
                 continue
             plan = self.plan(state, published.snapshot)
             if plan is None:
@@ -262,9 +262,7 @@ class Session:
         """Mark the ClusterLoadAssignments of these (just sent, new or changed) EDS clusters for
         sending again: Envoy keeps a changed EDS cluster warming until a fresh CLA arrives, even
         an identical one, and does not ask for it (reference xds.md §2.5.1)."""
-        endpoints = self.types.get(ENDPOINT)
-        if endpoints is None:
-            return
+        endpoints = self.state(ENDPOINT)  # kept even before EDS is requested (delta reconnect)
         for cluster in clusters:
             eds_name = snapshot.eds_name(cluster)
             if eds_name is not None:

@@ -138,7 +138,7 @@ def build_single_route_configuration(config: ir.RouteConfig) -> route_pb2.RouteC
     """
     host = config.virtual_hosts[0]
     route = host.routes[0]
-    shape = (config.name, host.name, host.domains, route._replace(clusters=()))
+    shape = (config.name, host.name, host.domains) + route[:2] + route[3:]  # the route minus its clusters
     template = _SINGLE.get(shape)
     if template is None:
         template = route_pb2.RouteConfiguration(name=config.name)

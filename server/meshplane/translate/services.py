@@ -70,6 +70,7 @@ class Resolver:
         self.state = state
         self._services: dict[str, Service] = {}
         self._nodes: dict[str, Node] = {}
+        self._targets: dict[tuple[str, int | None, int], tuple[Target | None, str | None]] = {}
 
     def node(self, name: str) -> Node:
         """A node's listeners and DNS hostname, or why clients cannot reach it (memoized)."""
@@ -109,6 +110,13 @@ class Resolver:
         ``port`` is the weighted target's port; without it a node with one listener uses it, and
         a node with several prefers the listener on the caller's port, else its lowest.
         """
+        key = (node_name, port, listener_port)
+        found = self._targets.get(key)
+        if found is None:
+            found = self._targets[key] = self._target(node_name, port, listener_port)
+        return found
+
+    def _target(self, node_name: str, port: int | None, listener_port: int) -> tuple[Target | None, str | None]:
         node = self.node(node_name)
         if node.reason is not None:
             return None, node.reason

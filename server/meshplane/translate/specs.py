@@ -116,9 +116,14 @@ def loopback(preference: str | None) -> str:
     return "::1" if preference in ("IPv6_PREFERRED", "IPv6_ONLY") else "127.0.0.1"
 
 
+_IP_CHARS = frozenset("0123456789abcdefABCDEF.:%")
+
+
 @functools.lru_cache(maxsize=65536)
 def is_ip(host: str) -> bool:
     """True for an IPv4 or IPv6 literal (such hosts need no DNS: they go through EDS)."""
+    if not _IP_CHARS.issuperset(host):
+        return False  # cheap exit for DNS names: the parser raises, and raising is slow
     try:
         ipaddress.ip_address(host)
     except ValueError:

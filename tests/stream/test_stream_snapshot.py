@@ -1,0 +1,77 @@
+"""Snapshot: packing, versions, pre-serialized bodies, consistency; no server needed."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from envoy.service.discovery.v3 import discovery_pb2
+from stream_resources import demo_snapshot, make_cla, make_cluster, make_listener, make_route, make_snapshot
+
+from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot, SnapshotCache
+from meshplane.stream.snapshot import type_version
+
+
+def test_a_resource_version_is_the_sha256_of_its_serialized_bytes() -> None:
+    cluster = make_cluster("web")
+    snapshot = Snapshot({CLUSTER: {"web": cluster}})
+    expected = hashlib.sha256(cluster.SerializeToString(deterministic=True)).hexdigest()[:16]
+    assert snapshot.resource_version(CLUSTER, "web") == expected
+    assert snapshot.resource(CLUSTER, "web").value == cluster.SerializeToString(deterministic=True)
+    assert snapshot.resource_version(CLUSTER, "nope") is None
+
+
+def test_a_type_version_is_the_epoch_and_a_hash_of_the_sorted_names_and_versions() -> None:
+    snapshot = demo_snapshot(clusters=("web", "api"))
+    pairs = [(n, snapshot.resource_version(CLUSTER, n)) for n in ("web", "api")]
+    assert snapshot.version(CLUSTER, "e1") == type_version("e1", pairs) == type_version("e1", reversed(pairs))
+    assert snapshot.version(CLUSTER, "e1").startswith("e1-")
+    assert snapshot.version(CLUSTER, "e2") != snapshot.version(CLUSTER, "e1")
+
+
+def test_identical_snapshots_have_identical_versions_and_any_change_shows() -> None:
+    one, two = demo_snapshot(), demo_snapshot()
+    assert [one.version(t, "e") for t in (CLUSTER, ENDPOINT, LISTENER, ROUTE)] == \
+        [two.version(t, "e") for t in (CLUSTER, ENDPOINT, LISTENER, ROUTE)]
+    changed = demo_snapshot(backend=9999)
+    assert changed.version(ENDPOINT, "e") != one.version(ENDPOINT, "e")
+    assert changed.version(CLUSTER, "e") == one.version(CLUSTER, "e")
+
+
+def test_each_cache_picks_its_own_epoch() -> None:
+    assert SnapshotCache().epoch != SnapshotCache().epoch
+    assert SnapshotCache(epoch="fixed").epoch == "fixed"
+
+
+def test_the_sotw_body_is_built_once_and_is_a_valid_discovery_response() -> None:
+    snapshot = demo_snapshot(clusters=("web", "api"))
+    version, body = snapshot.sotw_body(CLUSTER, "e")
+    assert snapshot.sotw_body(CLUSTER, "e")[1] is body  # memoized: shared by every stream
+    response = discovery_pb2.DiscoveryResponse.FromString(body + discovery_pb2.DiscoveryResponse(
+        nonce="7").SerializeToString())
+    assert (response.version_info, response.type_url, response.nonce) == (version, CLUSTER, "7")
+    assert [r.value for r in response.resources] == [snapshot.resource(CLUSTER, n).value for n in ("api", "web")]
+
+
+def test_a_resource_filed_under_the_wrong_type_or_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="filed under"):
+        Snapshot({LISTENER: {"web": make_cluster("web")}})
+    with pytest.raises(ValueError, match="names itself 'web'"):
+        Snapshot({CLUSTER: {"api": make_cluster("web")}})
+    with pytest.raises(ValueError, match="names itself 'web'"):
+        Snapshot({ENDPOINT: {"api": make_cla("web", [])}})
+
+
+def test_eds_clusters_know_their_load_assignment_name() -> None:
+    snapshot = make_snapshot(clusters=[make_cluster("web"), make_cluster("api", service_name="api-v2")])
+    assert (snapshot.eds_name("web"), snapshot.eds_name("api"), snapshot.eds_name("nope")) == ("web", "api-v2", None)
+
+
+def test_consistency_check_names_missing_load_assignments_and_route_configs() -> None:
+    assert demo_snapshot().check_consistent() == []
+    broken = make_snapshot(clusters=[make_cluster("web")], listeners=[make_listener("ingress", 1, "routes")],
+                           routes=[make_route("other", "web")])
+    assert broken.check_consistent() == [
+        "cluster 'web' uses EDS 'web', which is not in the snapshot",
+        "listener 'ingress' uses RDS 'routes', which is not in the snapshot",
+    ]

@@ -1,0 +1,112 @@
+"""Status bookkeeping, metrics and the server's life cycle."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from adsclient import AdsClient, Xds, wait_until
+from stream_resources import demo_snapshot
+
+from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE, MemoryStatusSink, SnapshotCache, XdsServer
+
+
+def test_the_status_of_a_stream_is_plain_data_with_every_core_type(xds: Xds) -> None:
+    xds.cache.set_snapshot("node-1", demo_snapshot())
+    client = xds.connect()
+    before = time.time()
+    response = client.sync(CLUSTER)[CLUSTER]
+    wait_until(lambda: xds.type_status(CLUSTER)["state"] == "SYNCED")
+    status = xds.status()
+    assert set(status) == {"stream_id", "node_id", "protocol", "peer", "connected_since", "last_seen", "types"}
+    assert (status["node_id"], status["protocol"]) == ("node-1", "sotw")
+    assert status["peer"].startswith("ipv4:127.0.0.1:")
+    assert status["connected_since"] <= before + 1 and status["last_seen"] >= status["connected_since"]
+    assert list(status["types"]) == [CLUSTER, ENDPOINT, LISTENER, ROUTE]
+    assert status["types"][CLUSTER] == {
+        "type": "CDS", "state": "SYNCED",
+        "version_sent": response.version_info, "nonce_sent": response.nonce,
+        "sent_at": status["types"][CLUSTER]["sent_at"],
+        "version_acked": response.version_info, "nonce_acked": response.nonce,
+        "acked_at": status["types"][CLUSTER]["acked_at"],
+        "error": None, "error_at": None,
+    }
+    assert status["types"][ROUTE]["state"] == "NOT_SENT"
+
+
+def test_last_seen_moves_with_every_request(xds: Xds) -> None:
+    xds.cache.set_snapshot("node-1", demo_snapshot())
+    client = xds.connect()
+    client.sync(CLUSTER)
+    seen = wait_until(lambda: xds.status()["last_seen"])
+    time.sleep(0.02)
+    client.request(ENDPOINT, ["nothing-here"])
+    wait_until(lambda: xds.status()["last_seen"] > seen)
+
+
+def test_a_disconnected_stream_leaves_the_status_and_the_gauge(xds: Xds) -> None:
+    xds.cache.set_snapshot("node-1", demo_snapshot())
+    client = xds.connect()
+    client.sync(CLUSTER)
+    wait_until(lambda: xds.metric("meshplane_xds_connected_proxies") == 1)
+    client.close()
+    wait_until(lambda: xds.sink.snapshot() == [] and xds.metric("meshplane_xds_connected_proxies") == 0)
+
+
+def test_metrics_count_pushes_nacks_and_convergence_per_type(xds: Xds) -> None:
+    xds.cache.set_snapshot("node-1", demo_snapshot())
+    client = xds.connect()
+    client.sync(CLUSTER, ENDPOINT, resource_names={ENDPOINT: ["web"]})
+    xds.cache.set_snapshot("node-1", demo_snapshot(timeout=2.0))
+    client.nack(client.expect(CLUSTER), "no")
+    client.ack(client.expect(ENDPOINT))
+    wait_until(lambda: xds.metric("meshplane_xds_convergence_seconds_count", type="EDS") == 2)
+    assert xds.metric("meshplane_xds_pushes_total", type="CDS") == 2
+    assert xds.metric("meshplane_xds_pushes_total", type="EDS") == 2
+    assert xds.metric("meshplane_xds_nacks_total", type="CDS") == 1
+    assert xds.metric("meshplane_xds_convergence_seconds_count", type="CDS") == 1  # only the ACKed one
+    assert 0 < xds.metric("meshplane_xds_convergence_seconds_sum", type="EDS") < 5
+
+
+def test_two_servers_keep_separate_metrics_and_status() -> None:
+    servers = [XdsServer(SnapshotCache(), MemoryStatusSink()) for _ in range(2)]
+    ports = [server.start() for server in servers]
+    try:
+        servers[0].cache.set_snapshot("node-1", demo_snapshot())
+        client = AdsClient(ports[0])
+        try:
+            client.sync(CLUSTER)
+            wait_until(lambda: servers[0].metrics.registry.get_sample_value("meshplane_xds_connected_proxies") == 1)
+            assert servers[1].metrics.registry.get_sample_value("meshplane_xds_connected_proxies") == 0
+            assert servers[1].status_sink.snapshot() == []  # type: ignore[attr-defined]
+        finally:
+            client.close()
+    finally:
+        for server in servers:
+            server.stop(0)
+
+
+def test_the_server_starts_once_stops_idempotently_and_releases_waiters() -> None:
+    server = XdsServer(SnapshotCache(), MemoryStatusSink())
+    port = server.start()
+    assert port > 0 and server.port == port
+    with pytest.raises(RuntimeError, match="already started"):
+        server.start()
+    assert server.wait_for_termination(timeout=0.05) is False
+    waiter = threading.Thread(target=server.wait_for_termination)
+    waiter.start()
+    server.stop(0.1)
+    waiter.join(timeout=5)
+    assert not waiter.is_alive()
+    server.stop(0)
+
+
+def test_an_address_that_cannot_be_bound_is_an_error() -> None:
+    first = XdsServer(SnapshotCache(), MemoryStatusSink())
+    port = first.start()
+    try:
+        with pytest.raises(RuntimeError, match="cannot listen"):
+            XdsServer(SnapshotCache(), MemoryStatusSink(), listen=f"127.0.0.1:{port}").start()
+    finally:
+        first.stop(0)
