@@ -52,7 +52,9 @@ from procs import BIN, MeshplaneServer, Process, env_with_venv  # noqa: E402
 
 PREFIX = "/v20190125"
 READ_MESH = "bench"  # the pre-created set: describe, list, update
-WRITE_MESH = "bench-w"  # creates and deletes (kept apart so lists and moto's scans see a fixed set)
+# Creates and deletes go round-robin to these meshes: apart from the read set (lists and moto's scans
+# see a fixed set) and spread so that no mesh grows past a realistic size during a run.
+WRITE_MESHES = [f"bench-w{i}" for i in range(16)]
 # moto routes a request by its Authorization header; meshplane accepts any signature.
 AUTH = ("AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/appmesh/aws4_request, "
         "SignedHeaders=host, Signature=x")
@@ -126,7 +128,7 @@ statuses = {}      -- status code -> responses
 ops = {}           -- operation -> requests generated (the mix)
 started_ms = 0
 stopped_ms = 0     -- when a delete thread ran out of names (0: never)
-deleted = 0        -- deletes the mix sent
+deleted = 1        -- the last name the mix deleted (name 1 is skipped: see create_request)
 
 function init(args)
   started_ms = now_ms()
@@ -164,9 +166,18 @@ function update_request()
   return wrk.format("PUT", CFG.read_item .. name, HEADERS, body)
 end
 
+-- wrk calls request() once on thread 0 before the run to check it, and never sends that one: the
+-- first name of each thread may not exist, so deletes start at name 2.
 function create_request()
   local name = CFG.run .. "-" .. tid .. "-" .. counter
-  return wrk.format("PUT", CFG.write_collection, HEADERS, string.format(CFG.create_fmt, name, name, 8080, name)), name
+  local collection = CFG.write_meshes[1 + counter % #CFG.write_meshes] .. "/virtualNodes"
+  return wrk.format("PUT", collection, HEADERS, string.format(CFG.create_fmt, name, name, 8080, name))
+end
+
+-- The DELETE of name <pool_run>-<tid>-<k> made by create_request.
+function delete_request(k)
+  local mesh = CFG.write_meshes[1 + k % #CFG.write_meshes]
+  return wrk.format("DELETE", mesh .. "/virtualNodes/" .. CFG.pool_run .. "-" .. tid .. "-" .. k, HEADERS)
 end
 
 function done(summary, latency, requests)
@@ -240,7 +251,7 @@ function scenario_init()
 end
 function request()
   local pool = CFG.pool[tid] or 0
-  if counter == 0 then counter = CFG.pool_start[tid] or 0 end
+  if counter == 0 then counter = CFG.pool_start[tid] or 1 end
   if counter >= pool then
     -- Out of names: stop this thread; the filler is never answered (the loop stops first).
     if stopped_ms == 0 then stopped_ms = now_ms() end
@@ -248,11 +259,11 @@ function request()
     return filler
   end
   counter = counter + 1
-  return wrk.format("DELETE", CFG.write_item .. CFG.pool_run .. "-" .. tid .. "-" .. counter, HEADERS)
+  return delete_request(counter)
 end
 """,
     "mix": r"""
--- Deletes take the nodes the create run made (this thread id's, from the first up), so a delete
+-- Deletes take the nodes the create run made (this thread id's, from name 2 up), so a delete
 -- never races the create of its own name; the delete run then starts where the mix stopped.
 function request()
   counter = counter + 1
@@ -269,7 +280,7 @@ function request()
   if r <= m.update then count("update"); return update_request() end
   if deleted < (CFG.pool[tid] or 0) then
     deleted = deleted + 1
-    count("delete"); return wrk.format("DELETE", CFG.write_item .. CFG.pool_run .. "-" .. tid .. "-" .. deleted, HEADERS)
+    count("delete"); return delete_request(deleted)
   end
   count("describe"); return describe_request()
 end
@@ -304,8 +315,7 @@ def write_script(directory: Path, scenario: str, run: str, n_read: int, threads:
         "n_read": n_read,
         "read_item": f"{PREFIX}/meshes/{READ_MESH}/virtualNodes/",
         "read_collection": f"{PREFIX}/meshes/{READ_MESH}/virtualNodes",
-        "write_item": f"{PREFIX}/meshes/{WRITE_MESH}/virtualNodes/",
-        "write_collection": f"{PREFIX}/meshes/{WRITE_MESH}/virtualNodes",
+        "write_meshes": [f"{PREFIX}/meshes/{m}" for m in WRITE_MESHES],
         "create_fmt": '{"virtualNodeName":"%s","clientToken":"%s","spec":' + SPEC + "}",
         "update_fmt": '{"clientToken":"%s","spec":' + SPEC + "}",
         "pool_run": pool_run,
@@ -385,7 +395,7 @@ def seed(url: str, n_read: int) -> None:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
-        for mesh in (READ_MESH, WRITE_MESH):
+        for mesh in (READ_MESH, *WRITE_MESHES):
             status = _request(conn, "PUT", f"{PREFIX}/meshes", json.dumps({"meshName": mesh, "spec": {}}))
             if status != 200:
                 raise RuntimeError(f"create mesh {mesh}: {status}")

@@ -46,7 +46,10 @@ def envoy_bootstrap(
                 "api_type": "DELTA_GRPC" if delta else "GRPC",
                 "transport_api_version": "V3",
                 "set_node_on_first_message_only": True,
-                "grpc_services": [{"envoy_grpc": {"cluster_name": "meshplane_xds"}}],
+                # Reconnect within 2 s of meshplane coming back (Envoy's default backoff grows to
+                # 30 s, so a restart of a few seconds could leave proxies unsynced for half a minute).
+                "grpc_services": [{"envoy_grpc": {"cluster_name": "meshplane_xds", "retry_policy": {
+                    "retry_back_off": {"base_interval": "0.25s", "max_interval": "2s"}}}}],
             },
             "cds_config": ads_source,
             "lds_config": ads_source,

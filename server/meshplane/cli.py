@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from meshplane.config import Config
+from meshplane.terraform.cli import terraform_group
 
 
 def _config(**flags: Any) -> Config:
@@ -114,3 +115,6 @@ def openapi_write(path: str) -> None:
         sys.stdout.write(json.dumps(build_openapi(), indent=2, sort_keys=True) + "\n")
     else:
         write_openapi(path)
+
+
+main.add_command(terraform_group, "terraform")

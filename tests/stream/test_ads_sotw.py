@@ -69,19 +69,20 @@ def test_a_nack_records_the_error_and_the_same_version_is_not_sent_again(xds: Xd
 
 
 def test_a_request_with_a_stale_nonce_is_ignored(xds: Xds) -> None:
-    xds.cache.set_snapshot("node-1", demo_snapshot())
+    xds.cache.set_snapshot("node-1", demo_snapshot(clusters=("web", "api")))
     client = xds.connect()
     old = client.sync(CLUSTER, ENDPOINT, resource_names=NAMES)[ENDPOINT]
-    xds.cache.set_snapshot("node-1", demo_snapshot(backend=9090))
+    xds.cache.set_snapshot("node-1", demo_snapshot(clusters=("web", "api"), backend=9090))
     newer = client.expect(ENDPOINT)
+    client.ack(newer)
+    wait_until(lambda: state(xds, ENDPOINT) == "SYNCED")
     # A late request carrying the old nonce: neither an ACK, nor a NACK, nor a new subscription.
-    client.request(ENDPOINT, ["web", "other"], version=old.version_info, nonce=old.nonce, error="late")
+    client.request(ENDPOINT, ["web", "api"], version=old.version_info, nonce=old.nonce, error="late")
     client.expect_nothing()
     status = xds.type_status(ENDPOINT)
-    assert (status["state"], status["error"]) == ("STALE", None)
-    client.request(ENDPOINT, ["web"], version=newer.version_info, nonce=newer.nonce)
-    wait_until(lambda: state(xds, ENDPOINT) == "SYNCED")
-    client.expect_nothing()
+    assert (status["state"], status["error"], status["nonce_acked"]) == ("SYNCED", None, newer.nonce)
+    client.request(ENDPOINT, ["web", "api"], version=newer.version_info, nonce=newer.nonce)
+    assert names(client.expect(ENDPOINT)) == ["api", "web"]  # the same change with the current nonce
 
 
 def test_cds_and_lds_are_wildcard_subscriptions(xds: Xds) -> None:

@@ -7,6 +7,7 @@ The meshplane server is the session-wide ``live_server`` of tests/conftest.py: `
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from tf_workspace import Rest, Workspace, locate_terraform
 
 from meshplane.terraform.cli import terraform_group
+
 
 @pytest.fixture(scope="session")
 def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -44,7 +46,8 @@ def workspace(tmp_path: Path, terraform_bin: str, cli_config: Path, endpoint: st
     try:
         yield ws
     finally:
-        if (ws.dir / "terraform.tfstate").exists():
+        state = ws.dir / "terraform.tfstate"
+        if state.exists() and json.loads(state.read_text()).get("resources"):
             ws.run("destroy", "-auto-approve", "-input=false", expect=None)
 
 

@@ -70,9 +70,14 @@ def test_invalid_values_fail_at_plan_naming_the_attribute(workspace: Workspace, 
     assert rest.get(f"/meshes/{mesh_name}") is None  # nothing was sent
 
 
-def test_server_rejection_is_reported_on_the_hcl_path(workspace: Workspace, rest: Rest, mesh_name: str) -> None:
+def test_server_rejection_is_reported_on_the_hcl_path(workspace: Workspace, rest: Rest, endpoint: str,
+                                                       mesh_name: str) -> None:
     ws = workspace
+    del ws.env["MESHPLANE_ENDPOINT"]  # this one uses the provider block's endpoint
     ws.write(HEADER + f'''
+    provider "meshplane" {{
+      endpoint = "{endpoint}"
+    }}
     resource "meshplane_mesh" "m" {{
       name = "{mesh_name}"
     }}

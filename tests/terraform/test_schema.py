@@ -134,7 +134,7 @@ def add_member(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_new_server_member_needs_no_provider_code(tmp_path: Path) -> None:
-    package = Path(provider_spec.__file__).parent
+    package = provider_spec.spec_dir()
     (tmp_path / "openapi.json").write_text(json.dumps(add_member(json.loads((package / "openapi.json").read_text()))))
     shutil.copy(package / "terraform.json", tmp_path / "terraform.json")
     node = provider_spec.load(tmp_path).resources["meshplane_virtual_node"].spec
@@ -144,7 +144,7 @@ def test_a_new_server_member_needs_no_provider_code(tmp_path: Path) -> None:
 @pytest.mark.terraform
 def test_a_new_server_member_reaches_terraform(workspace: Workspace, tmp_path: Path) -> None:
     """`terraform validate` accepts the new attribute once the provider reads the new openapi.json."""
-    package = Path(provider_spec.__file__).parent
+    package = provider_spec.spec_dir()
     spec_dir = tmp_path / "spec"
     spec_dir.mkdir()
     (spec_dir / "openapi.json").write_text(json.dumps(add_member(json.loads((package / "openapi.json").read_text()))))
@@ -172,10 +172,14 @@ def test_a_new_server_member_reaches_terraform(workspace: Workspace, tmp_path: P
 
 
 def test_package_ships_the_provider_spec_files() -> None:
-    """`make spec` copies provider-spec/*.json into the package; the copies must not drift."""
-    package = Path(provider_spec.__file__).parent
-    for name in ("openapi.json", "terraform.json"):
-        assert (package / name).read_text() == (ROOT / "provider-spec" / name).read_text(), name
+    """`make spec` copies provider-spec/*.json into the package (read when installed from a wheel)."""
+    for name in provider_spec.FILES:
+        assert (provider_spec.PACKAGE_DIR / name).read_text() == (ROOT / "provider-spec" / name).read_text(), (
+            f"package copy of {name} is stale: run `make spec`")
+
+
+def test_a_checkout_reads_provider_spec_directly() -> None:
+    assert provider_spec.spec_dir() == ROOT / "provider-spec"
 
 
 def test_provider_spec_openapi_is_the_generated_one(tmp_path: Path) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from tf.gen import tfplugin_pb2 as pb
 from tf.types import Unknown
+from tf.utils import read_dynamic_value
 
 from meshplane.terraform import spec as provider_spec
 from meshplane.terraform import values
@@ -11,6 +15,7 @@ from meshplane.terraform.client import ApiError
 from meshplane.terraform.diagnostics import from_api_error, wire_path_to_steps
 from meshplane.terraform.resources import Resource, rfc3339
 from meshplane.terraform.schema import Block
+from meshplane.terraform.servicer import ProviderServicer
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +137,22 @@ def test_a_400_becomes_one_diagnostic_per_named_member(spec: provider_spec.Provi
 def test_timestamps_read_like_hashicorp_aws() -> None:
     assert rfc3339(1700000000.123) == "2023-11-14T22:13:20Z"
     assert rfc3339(None) is None
+
+
+def test_moved_from_hashicorp_aws_adopts_the_state(spec: provider_spec.ProviderSpec) -> None:
+    """`moved { from = aws_appmesh_virtual_router.r  to = meshplane_virtual_router.r }`."""
+    servicer = ProviderServicer(spec)
+    aws_state = {"id": "uid-1", "name": "r", "mesh_name": "m", "mesh_owner": "111122223333", "arn": "arn:r",
+                 "tags": {}, "tags_all": {}, "created_date": "2026-01-01T00:00:00Z",
+                 "spec": [{"listener": [{"port_mapping": [{"port": 8080, "protocol": "http"}]}]}]}
+    request = pb.MoveResourceState.Request(
+        source_provider_address="registry.terraform.io/hashicorp/aws", source_type_name="aws_appmesh_virtual_router",
+        target_type_name="meshplane_virtual_router", source_state=pb.RawState(json=json.dumps(aws_state).encode()))
+    moved = servicer.MoveResourceState(request, None)  # type: ignore[arg-type]
+    assert list(moved.diagnostics) == []
+    state = read_dynamic_value(moved.target_state)
+    assert state["id"] == "uid-1" and state["last_updated_date"] is None
+    assert state["spec"][0]["listener"][0]["port_mapping"] == [{"port": 8080, "protocol": "http"}]
+    request.source_type_name = "aws_appmesh_route"
+    refused = servicer.MoveResourceState(request, None)  # type: ignore[arg-type]
+    assert refused.diagnostics[0].summary == "Cannot move aws_appmesh_route to meshplane_virtual_router"

@@ -398,6 +398,41 @@ def test_cloud_map_discovery_and_acm_certificates_are_reported_as_not_servable()
     assert "lds_ingress_0.0.0.0_15000" not in config.listeners
 
 
+def test_multi_listener_router_sends_each_route_to_its_port() -> None:
+    data = dj_state()
+    data["virtual_routers"]["jazz-router"]["listeners"] = [http_listener(8080), http_listener(9090)]
+    data["virtual_nodes"]["jazz-v1"]["listeners"] = [http_listener(8080), http_listener(9090)]
+    data["routes"]["jazz-router"] = {
+        "a": route(("jazz-v1", 1), match={"prefix": "/", "port": 8080}),
+        "b": route(("jazz-v1", 1), match={"prefix": "/", "port": 9090}),
+    }
+    config = build(data)
+    assert [
+        (r["name"], r["route"]["weighted_clusters"]["clusters"][0]["name"])
+        for port in (8080, 9090)
+        for r in virtual_host(config, f"rds_egress_http_{port}", f"{JAZZ}:{port}")["routes"]
+    ] == [("jazz-router/a", "cds_egress_dj-app_jazz-v1_http_8080"), ("jazz-router/b", "cds_egress_dj-app_jazz-v1_http_9090")]
+
+
+def test_router_without_routes_for_a_port_leaves_the_service_out_and_says_so() -> None:
+    data = dj_state()
+    data["routes"]["jazz-router"] = {}
+    config = build(data)
+    assert [host["name"] for host in as_dict(config.route_configs["rds_egress_http_9080"])["virtual_hosts"]] == [f"{METAL}:9080"]
+    assert config.diagnostics == ("virtual node dj: virtual router jazz-router has no http_route for port 9080",)
+
+
+def test_client_policy_trusting_acm_leaves_the_backend_out() -> None:
+    data = dj_state()
+    acm = {"tls": {"validation": {"trust": {"acm": {"certificate_authority_arns": ["arn:ca"]}}}}}
+    data["virtual_nodes"]["dj"]["backends"][0]["virtual_service"]["client_policy"] = acm
+    config = build(data)
+    assert [host["name"] for host in as_dict(config.route_configs["rds_egress_http_9080"])["virtual_hosts"]] == [f"{METAL}:9080"]
+    assert config.diagnostics == (
+        f"virtual node dj: client policy for {JAZZ}: ACM trust cannot be served by meshplane (use file or sds)",
+    )
+
+
 # --- clusters and endpoints
 
 
@@ -532,7 +567,7 @@ def test_tcp_backends_sharing_a_port_with_iptables_keep_the_first_and_say_why() 
     chains = as_dict(config.listeners["lds_egress_0.0.0.0_15001"])["filter_chains"]
     assert [chain["name"] for chain in chains] == ["http_9080", "tcp_5432"]
     assert config.diagnostics == (
-        "backend pg.svc tcp port 5432 is unreachable without a destination address: cache.svc uses it",
+        "virtual node dj: backend pg.svc tcp port 5432 is unreachable without a destination address: cache.svc uses it",
     )
 
 
@@ -668,6 +703,23 @@ def test_gateway_route_to_a_missing_service_answers_503_and_says_why() -> None:
     config = build(color_gateway(spec), GW)
     assert gateway_routes(config) == [{"name": "gw/r (ghost unavailable)", "match": {"prefix": "/"}, "direct_response": {"status": 503}}]
     assert config.diagnostics == ("gateway route gw/r: virtual service ghost does not exist",)
+
+
+def test_grpc_gateway_route_matches_the_service_and_keeps_the_path() -> None:
+    data = color_gateway(
+        {"grpc_route": {"match": {"service_name": "jazz.Records"}, "action": {"target": {"virtual_service": {"virtual_service_name": JAZZ}}}}},
+        listeners=[{"port_mapping": {"port": 8088, "protocol": "grpc"}}],
+    )
+    data["virtual_routers"]["jazz-router"]["listeners"] = [{"port_mapping": {"port": 9080, "protocol": "grpc"}}]
+    data["virtual_nodes"]["jazz-v1"]["listeners"] = [{"port_mapping": {"port": 9080, "protocol": "grpc"}}]
+    data["routes"]["jazz-router"] = {
+        "list": {"grpc_route": {"match": {"service_name": "jazz.Records", "method_name": "List"}, "action": {"weighted_targets": [{"virtual_node": "jazz-v1", "weight": 1}]}}}
+    }
+    routes = gateway_routes(build(data, GW), "rds_ingress_grpc_8088")
+    assert [(r["match"], r["route"].get("host_rewrite_literal") if "route" in r else r["direct_response"]) for r in routes] == [
+        ({"path": "/jazz.Records/List"}, JAZZ),
+        ({"prefix": "/jazz.Records/"}, {"status": 404}),
+    ]
 
 
 def strip(prefix: str) -> GatewayRoute:

@@ -10,6 +10,8 @@ run several servers in one process). Expose with ``prometheus_client.generate_la
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 CONVERGENCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -31,3 +33,20 @@ class XdsMetrics:
             "Seconds from a snapshot being set (or requested) until the proxy ACKed it, by type.",
             ["type"], buckets=CONVERGENCE_BUCKETS, registry=self.registry,
         )
+        # labels() costs a lock and a tuple build per call; streams call these per message.
+        self._children: dict[tuple[str, str], Any] = {}
+
+    def pushed(self, type_label: str) -> None:
+        self._child(self.pushes, "pushes", type_label).inc()
+
+    def nacked(self, type_label: str) -> None:
+        self._child(self.nacks, "nacks", type_label).inc()
+
+    def converged(self, type_label: str, seconds: float) -> None:
+        self._child(self.convergence, "convergence", type_label).observe(seconds)
+
+    def _child(self, metric: Any, key: str, type_label: str) -> Any:
+        child = self._children.get((key, type_label))
+        if child is None:
+            child = self._children[(key, type_label)] = metric.labels(type_label)
+        return child

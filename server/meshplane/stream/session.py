@@ -54,7 +54,7 @@ class TypeState:
     __slots__ = (
         "type_url", "label", "requested", "first", "wildcard", "names", "ever_named", "changed_at",
         "nonce", "inflight", "sent_version", "sent_origin", "acked_version", "nacked_version",
-        "sent", "have", "force", "absent_sent", "rejected", "last_names",
+        "sent", "have", "force", "absent_sent", "rejected", "last_names", "quiet_for", "retaining",
     )
 
     def __init__(self, type_url: str) -> None:
@@ -78,6 +78,10 @@ class TypeState:
         self.absent_sent: set[str] = set()  # delta: names already reported as removed/nonexistent
         self.rejected: set[str] = set()     # delta: names in NACKed responses
         self.last_names: tuple[str, ...] = ()  # delta: names carried by the last response
+        # The snapshot for which nothing was due, as long as neither the subscription nor what was
+        # sent changed since: lets the pass after an ACK skip recomputing every target.
+        self.quiet_for: Snapshot | None = None
+        self.retaining = False  # the last target kept resources the snapshot dropped
 
     def subscribed(self, name: str) -> bool:
         return self.wildcard or name in self.names
@@ -186,13 +190,22 @@ class Session:
             if published is None:
                 return  # no snapshot yet: the proxy waits; set_snapshot wakes us
             state = self.types[type_url]
-            if not state.requested or state.inflight is not None or False:
+            if not state.requested or state.inflight is not None or self._held(type_url, published):
                 continue
-            plan = self.plan(state, published.snapshot)
+            plan = self.due(state, published.snapshot)
             if plan is None:
                 continue
             message = self.commit(state, plan, published)
             await context.write(message)
+
+    def due(self, state: TypeState, snapshot: Snapshot) -> Any | None:
+        """``plan``, skipped when provably nothing changed since it last found nothing to send."""
+        if state.quiet_for is snapshot and not state.first and not state.force:
+            return None
+        plan = self.plan(state, snapshot)
+        if plan is None and not state.retaining:
+            state.quiet_for = snapshot
+        return plan
 
     # -- protocol hooks --------------------------------------------------------------------------
     def on_request(self, request: Any) -> None:
@@ -236,6 +249,7 @@ class Session:
             gone = [name for name in has if name not in entries and state.subscribed(name)]
             if gone and not all(self.settled(other, snapshot) for other in waits_for):
                 retained = {name: has[name] for name in gone}
+        state.retaining = bool(retained)
         if entries is everything and not retained:
             return Target(entries, retained, snapshot.version(type_url, self.cache.epoch), True)
         pairs = itertools.chain(((n, e.version) for n, e in entries.items()), retained.items())
@@ -254,7 +268,7 @@ class Session:
         for earlier in SEND_WAITS_FOR.get(type_url, ()):
             state = self.types.get(earlier)
             if (state is not None and state.requested and state.inflight is not None
-                    and self.plan(state, published.snapshot) is not None):
+                    and self.due(state, published.snapshot) is not None):
                 return True
         return False
 
@@ -277,9 +291,10 @@ class Session:
         state.sent_version = version
         state.first = False
         state.force.clear()
+        state.quiet_for = None
         state.sent_origin = max(published.set_at, state.changed_at)
         self.sink.on_send(self.stream_id, state.type_url, version, nonce, time.time())
-        self.metrics.pushes.labels(state.label).inc()
+        self.metrics.pushed(state.label)
 
     def acked(self, state: TypeState) -> None:
         state.inflight = None
@@ -287,7 +302,7 @@ class Session:
         state.nacked_version = None
         assert state.nonce is not None and state.sent_version is not None
         self.sink.on_ack(self.stream_id, state.type_url, state.sent_version, state.nonce, time.time())
-        self.metrics.convergence.labels(state.label).observe(time.monotonic() - state.sent_origin)
+        self.metrics.converged(state.label, time.monotonic() - state.sent_origin)
 
     def nacked(self, state: TypeState, message: str) -> None:
         state.inflight = None
@@ -297,10 +312,11 @@ class Session:
                     message)
         self.sink.on_nack(self.stream_id, state.type_url, state.sent_version, state.nonce, message,
                           time.time())
-        self.metrics.nacks.labels(state.label).inc()
+        self.metrics.nacked(state.label)
 
     def subscription_changed(self, state: TypeState) -> None:
         state.changed_at = time.monotonic()
+        state.quiet_for = None
 
 
 def legacy_wildcard(type_url: str) -> bool:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
@@ -36,13 +37,15 @@ HCM_TYPE = TYPE_PREFIX + "envoy.extensions.filters.network.http_connection_manag
 
 
 class Entry:
-    """One packed resource: its name, content version, ``Any`` and pre-serialized fragments."""
+    """One packed resource: its name, content version, ``Any`` and pre-serialized fragments, plus
+    ``refs``: the EDS name of an EDS cluster, the RDS names of a listener (empty otherwise)."""
 
-    __slots__ = ("name", "version", "any", "sotw_fragment", "delta_fragment")
+    __slots__ = ("name", "version", "any", "refs", "sotw_fragment", "delta_fragment")
 
-    def __init__(self, name: str, packed: any_pb2.Any) -> None:
+    def __init__(self, name: str, packed: any_pb2.Any, refs: tuple[str, ...] = ()) -> None:
         self.name = name
         self.any = packed
+        self.refs = refs
         self.version = hashlib.sha256(packed.value).hexdigest()[:16]
         self.sotw_fragment = discovery_pb2.DiscoveryResponse(resources=[packed]).SerializeToString()
         self.delta_fragment = discovery_pb2.DeltaDiscoveryResponse(
@@ -86,6 +89,25 @@ def pack(type_url: str, name: str, message: Message) -> any_pb2.Any:
     return any_pb2.Any(type_url=type_url, value=message.SerializeToString(deterministic=True))
 
 
+def make_entry(type_url: str, name: str, resource: Message | Entry) -> Entry:
+    """The packed, versioned form of one resource. Owners that put the same resource into many
+    nodes' snapshots can make its Entry once and pass it instead of the message (packing and
+    hashing then happen once, not once per node)."""
+    if isinstance(resource, Entry):
+        if resource.name != name or resource.any.type_url != type_url:
+            raise ValueError(f"entry {resource.name!r} ({resource.any.type_url}) filed as {name!r} under {type_url}")
+        return resource
+    packed = pack(type_url, name, resource)
+    message = packed if isinstance(resource, any_pb2.Any) else resource
+    if type_url == CLUSTER:
+        refs = _eds_refs(name, message)
+    elif type_url == LISTENER:
+        refs = _rds_refs(message)
+    else:
+        refs = ()
+    return Entry(name, packed, refs)
+
+
 def _own_name(message: Message) -> str | None:
     # A ClusterLoadAssignment names itself by cluster_name; the other xDS resources by name.
     descriptor = message.DESCRIPTOR
@@ -98,13 +120,14 @@ def _own_name(message: Message) -> str | None:
 class Snapshot:
     """Immutable resources per type URL: ``Mapping[type_url, Mapping[name, Message]]``.
 
-    Messages may also be given already packed as ``google.protobuf.Any``. Raises ``ValueError``
+    A value may also be a ``google.protobuf.Any`` or an ``Entry`` from ``make_entry`` (shared
+    between snapshots). Raises ``ValueError``
     when a message's type does not match its type URL or its own name differs from its key.
     Safe to share between nodes and threads; nothing changes after construction except
     memoized response bodies.
     """
 
-    def __init__(self, resources: Mapping[str, Mapping[str, Message]]) -> None:
+    def __init__(self, resources: Mapping[str, Mapping[str, Message | Entry]]) -> None:
         self._entries: dict[str, dict[str, Entry]] = {}
         self._hashes: dict[str, str] = {}
         self._eds_names: dict[str, str] = {}
@@ -112,12 +135,11 @@ class Snapshot:
         for type_url, by_name in resources.items():
             entries: dict[str, Entry] = {}
             for name in sorted(by_name):
-                message = by_name[name]
-                entries[name] = Entry(name, pack(type_url, name, message))
-                if type_url == CLUSTER:
-                    self._note_cluster(name, message)
-                elif type_url == LISTENER:
-                    self._note_listener(name, message)
+                entries[name] = entry = make_entry(type_url, name, by_name[name])
+                if type_url == CLUSTER and entry.refs:
+                    self._eds_names[name] = entry.refs[0]
+                elif type_url == LISTENER and entry.refs:
+                    self._route_refs[name] = entry.refs
             self._entries[type_url] = entries
             self._hashes[type_url] = type_hash((n, e.version) for n, e in entries.items())
         self._bodies: dict[tuple[str, str], bytes] = {}
@@ -189,39 +211,39 @@ class Snapshot:
         counts = ", ".join(f"{t.rsplit('.', 1)[-1]}={len(e)}" for t, e in self._entries.items())
         return f"Snapshot({counts})"
 
-    # -- construction helpers --------------------------------------------------------------------
-    def _note_cluster(self, name: str, message: Message) -> None:
-        cluster = message if isinstance(message, cluster_pb2.Cluster) else _unpack(message, cluster_pb2.Cluster)
-        is_eds = cluster.HasField("eds_cluster_config") or (
-            cluster.WhichOneof("cluster_discovery_type") == "type" and cluster.type == cluster_pb2.Cluster.EDS
-        )
-        if is_eds:
-            self._eds_names[name] = cluster.eds_cluster_config.service_name or name
 
-    def _note_listener(self, name: str, message: Message) -> None:
-        from envoy.extensions.filters.network.http_connection_manager.v3 import (
-            http_connection_manager_pb2 as hcm_pb2,
-        )
 
-        listener = (message if isinstance(message, listener_pb2.Listener)
-                    else _unpack(message, listener_pb2.Listener))
-        chains = list(listener.filter_chains)
-        if listener.HasField("default_filter_chain"):
-            chains.append(listener.default_filter_chain)
-        names = []
-        for chain in chains:
-            for network_filter in chain.filters:
-                if network_filter.typed_config.type_url != HCM_TYPE:
-                    continue
+def _eds_refs(name: str, message: Message) -> tuple[str, ...]:
+    cluster = _as(message, cluster_pb2.Cluster)
+    is_eds = cluster.HasField("eds_cluster_config") or (
+        cluster.WhichOneof("cluster_discovery_type") == "type" and cluster.type == cluster_pb2.Cluster.EDS
+    )
+    return (cluster.eds_cluster_config.service_name or name,) if is_eds else ()
+
+
+def _rds_refs(message: Message) -> tuple[str, ...]:
+    from envoy.extensions.filters.network.http_connection_manager.v3 import (
+        http_connection_manager_pb2 as hcm_pb2,
+    )
+
+    listener = _as(message, listener_pb2.Listener)
+    chains = list(listener.filter_chains)
+    if listener.HasField("default_filter_chain"):
+        chains.append(listener.default_filter_chain)
+    names = []
+    for chain in chains:
+        for network_filter in chain.filters:
+            if network_filter.typed_config.type_url == HCM_TYPE:
                 hcm = hcm_pb2.HttpConnectionManager()
                 network_filter.typed_config.Unpack(hcm)
                 if hcm.HasField("rds"):
                     names.append(hcm.rds.route_config_name)
-        if names:
-            self._route_refs[name] = tuple(names)
+    return tuple(names)
 
 
-def _unpack(message: Message, cls: type[Message]) -> Message:
+def _as(message: Message, cls: type[Message]) -> Any:
+    if isinstance(message, cls):
+        return message
     target = cls()
     if isinstance(message, any_pb2.Any):
         message.Unpack(target)

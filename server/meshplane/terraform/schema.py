@@ -20,9 +20,10 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tf.gen import tfplugin_pb2 as pb
+if TYPE_CHECKING:  # the protobuf stubs load only when a schema is sent (keeps `meshplane --help` fast)
+    from tf.gen import tfplugin_pb2 as pb
 
 CtyType = Any  # "string" | "number" | "bool" | ["set"|"list"|"map", CtyType] | ["object", {...}]
 
@@ -61,6 +62,8 @@ class Attribute:
         return isinstance(self.type, list) and self.type[0] == "set"
 
     def to_pb(self) -> pb.Schema.Attribute:
+        from tf.gen import tfplugin_pb2 as pb
+
         return pb.Schema.Attribute(
             name=self.name,
             type=json.dumps(self.type).encode(),
@@ -118,6 +121,8 @@ class Block:
         return ["object", members]
 
     def block_pb(self) -> pb.Schema.Block:
+        from tf.gen import tfplugin_pb2 as pb
+
         return pb.Schema.Block(
             attributes=[a.to_pb() for a in self.attributes],
             block_types=[b.nested_pb() for b in self.blocks],
@@ -126,6 +131,8 @@ class Block:
         )
 
     def nested_pb(self) -> pb.Schema.NestedBlock:
+        from tf.gen import tfplugin_pb2 as pb
+
         mode = pb.Schema.NestedBlock.SET if self.is_set else pb.Schema.NestedBlock.LIST
         return pb.Schema.NestedBlock(
             type_name=self.name,
@@ -235,7 +242,7 @@ class SchemaBuilder:
             if ov.get("hidden") or sub.get("readOnly"):
                 continue
             is_required = member in required
-            if _is_object(sub) and sub.get("properties"):
+            if _is_object(sub) and not isinstance(sub.get("additionalProperties"), dict):
                 blocks.append(self.object_block(
                     sub, ov.get("name", snake(member)), member, sub_path, single=True,
                     min_items=1 if is_required else 0, max_items=1,

@@ -1,8 +1,12 @@
 """The provider's knowledge, read at start-up: openapi.json (generated) + terraform.json (hand-written).
 
-The package ships copies of provider-spec/openapi.json and provider-spec/terraform.json next to
-this module (``make spec`` refreshes both). ``MESHPLANE_TF_SPEC_DIR`` points the provider at
-another directory holding the two files, which tests and development use.
+Where the two files are read from, first match wins:
+
+1. ``$MESHPLANE_TF_SPEC_DIR`` (tests, experiments);
+2. ``provider-spec/`` of the source tree this package runs from (a checkout or an editable
+   install), so a regenerated openapi.json takes effect at once;
+3. the copies shipped in the package next to this module (``make spec`` refreshes them; a test
+   fails when they differ from provider-spec/).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import Any
 
 from meshplane.terraform.schema import Attribute, Block, OpenApi, SchemaBuilder
 
-SPEC_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+SOURCE_TREE_DIR = PACKAGE_DIR.parents[2] / "provider-spec"
 SPEC_DIR_ENV = "MESHPLANE_TF_SPEC_DIR"
+FILES = ("openapi.json", "terraform.json")
 
 _STRING = "string"
 _TAGS: list[Any] = ["map", "string"]
@@ -71,7 +77,13 @@ class ProviderSpec:
 
 
 def spec_dir() -> Path:
-    return Path(os.environ.get(SPEC_DIR_ENV) or SPEC_DIR)
+    """The directory the provider reads openapi.json and terraform.json from (see module docstring)."""
+    explicit = os.environ.get(SPEC_DIR_ENV)
+    if explicit:
+        return Path(explicit)
+    if all((SOURCE_TREE_DIR / name).is_file() for name in FILES):
+        return SOURCE_TREE_DIR
+    return PACKAGE_DIR
 
 
 def load_mapping(directory: Path | None = None) -> dict[str, Any]:

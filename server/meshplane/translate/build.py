@@ -50,7 +50,7 @@ class Translator:
         self.state = state
         self.shared = Shared(state) if state is not None else None
         # IR object id -> (IR object kept alive, proto). Shared IR comes from `Shared`'s memo, so
-        # identity is a cheap and exact key; hashing nested frozen dataclasses is not cheap.
+        # identity is a cheap and exact key (hashing nested IR tuples on every lookup is not).
         self._hosts: dict[int, tuple[ir.VirtualHost, route_components_pb2.VirtualHost]] = {}
         self._clusters: dict[int, tuple[ir.Cluster, cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None]] = {}
         self._listeners: dict[ir.Listener, listener_pb2.Listener] = {}
@@ -93,7 +93,13 @@ class Translator:
         hosts = config.virtual_hosts
         if len(hosts) == 1 and len(hosts[0].routes) == 1:
             route = hosts[0].routes[0]
-            if not route.weighted and len(route.clusters) == 1:
+            if (
+                route.match is ir.ANY
+                and not route.weighted
+                and len(route.clusters) == 1
+                and route.retry is None
+                and route.rewrite is None
+            ):
                 return build_single_route_configuration(config)
         return build_route_configuration(config.name, [self._host(host) for host in hosts])
 

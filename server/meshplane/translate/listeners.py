@@ -41,7 +41,8 @@ def _access_log(log: ir.AccessLog) -> accesslog_pb2.AccessLog:
         config.log_format.text_format_source.inline_string = text
     elif log.json is not None:
         fields = config.log_format.json_format.fields
-        for key, value in log.json:
+        # A Struct is a map: insert in key order so even non-deterministic serialization is stable.
+        for key, value in sorted(log.json):
             fields[key].string_value = value
     result = accesslog_pb2.AccessLog(name="envoy.access_loggers.file")
     result.typed_config.Pack(config)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -148,12 +147,3 @@ def default_order(match: ir.HttpMatch) -> tuple[int, int, int, int]:
     path = match.path
     kind = path.kind
     return (0 if kind == "path" else 1, -len(path.value), 1 if kind == "regex" else 0, -len(match.headers) - len(match.query))
-
-
-def regex_compiles(pattern: str) -> bool:
-    """Whether Python's re accepts a pattern (used only for static evaluation, not for Envoy)."""
-    try:
-        re.compile(pattern)
-    except re.error:
-        return False
-    return True

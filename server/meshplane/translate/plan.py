@@ -105,23 +105,24 @@ class Shared:
 
         False when the policy cannot be served (ACM trust): the caller leaves the port out.
         Memoized per (service port, policy object, limits): the policy is a fragment of the
-        state, so its identity is stable for this pass.
+        state, so its identity is stable for this pass. ``where`` prefixes the diagnostics.
         """
         key = (id(port), id(policy), limits)
         found = self._reach.get(key)
         if found is None:
-            found = self._reach[key] = self._clusters_for(port, policy, limits, where)
+            found = self._reach[key] = self._clusters_for(port, policy, limits)
         ok, clusters, diagnostics = found
-        plan.diagnostics.extend(diagnostics)
+        plan.diagnostics.extend(f"{where}: {reason}" for reason in diagnostics)
         for cluster in clusters:
             plan.add_cluster(cluster, where)
         return ok
 
     def _clusters_for(
-        self, port: ServicePort, policy: specs.Spec, limits: ir.Limits, where: str
+        self, port: ServicePort, policy: specs.Spec, limits: ir.Limits
     ) -> tuple[bool, tuple[ir.Cluster, ...], tuple[str, ...]]:
         clusters = []
         diagnostics: list[str] = []
+        where = f"client policy for {port.service}"
         for target in port.targets:
             host = str(self.resolver.node(target.node).hostname)
             sni = None if specs.is_ip(host) else host

@@ -112,13 +112,6 @@ def set_route(result: rc_pb2.Route, route: ir.HttpRoute) -> None:
             action.regex_rewrite.substitution = rewrite.regex[1]
 
 
-def build_route(route: ir.HttpRoute) -> rc_pb2.Route:
-    """One Route proto."""
-    result = rc_pb2.Route()
-    set_route(result, route)
-    return result
-
-
 def build_virtual_host(host: ir.VirtualHost) -> rc_pb2.VirtualHost:
     """A VirtualHost with its routes in order (Envoy takes the first match)."""
     result = rc_pb2.VirtualHost(name=host.name, domains=host.domains)
@@ -132,13 +125,14 @@ _SINGLE: dict[tuple[object, ...], route_pb2.RouteConfiguration] = {}
 
 
 def build_single_route_configuration(config: ir.RouteConfig) -> route_pb2.RouteConfiguration:
-    """A RouteConfiguration of one virtual host with one route to one cluster (a node's ingress).
+    """A RouteConfiguration whose one virtual host sends everything (``ir.ANY``) to one cluster,
+    with no retries or rewrites: a node's ingress, or ALLOW_ALL alone.
 
     Thousands of these differ only in the cluster name, so each shape is built once and copied.
     """
     host = config.virtual_hosts[0]
     route = host.routes[0]
-    shape = (config.name, host.name, host.domains) + route[:2] + route[3:]  # the route minus its clusters
+    shape = (config.name, host.name, host.domains, route.name, route.timeout_ms, route.idle_timeout_ms)
     template = _SINGLE.get(shape)
     if template is None:
         template = route_pb2.RouteConfiguration(name=config.name)

@@ -100,7 +100,7 @@ def _ingress(
             per_request, idle = matches.timeouts(specs.sub(listener, "timeout", protocol))
             route = ir.HttpRoute(
                 name="local-app",
-                match=ir.HttpMatch(),
+                match=ir.ANY,
                 clusters=(ir.WeightedCluster(cluster.name, 1),),
                 weighted=False,
                 timeout_ms=per_request,
@@ -155,18 +155,18 @@ def _egress(
         for port in service.ports:
             if not port.targets and not port.routes:
                 continue
-            if not shared.reach(plan, port, policy, ir.NO_LIMITS, f"virtual node {node} backend {backend}"):
+            if not shared.reach(plan, port, policy, ir.NO_LIMITS, f"virtual node {node}"):
                 continue
             (tcp_ports if port.protocol == "tcp" else http_ports).append(port)
     family = specs.dns_lookup_family(shared.mesh_preference)
     if overrides.egress_port is None:
-        _egress_iptables(shared, plan, http_ports, tcp_ports, address, log)
+        _egress_iptables(shared, plan, node, http_ports, tcp_ports, address, log)
     else:
         _egress_one_host(shared, plan, http_ports, tcp_ports, overrides.egress_port, address, log, family)
 
 
 def _allow_all_host(cluster: ir.Cluster) -> ir.VirtualHost:
-    route = ir.HttpRoute("mesh-allow-all", ir.HttpMatch(), (ir.WeightedCluster(cluster.name, 1),), weighted=False)
+    route = ir.HttpRoute("mesh-allow-all", ir.ANY, (ir.WeightedCluster(cluster.name, 1),), weighted=False)
     return ir.VirtualHost("mesh-allow-all", ("*",), (route,))
 
 
@@ -183,6 +183,7 @@ def _tcp_chain(port: ServicePort, destination: int | None, log: ir.AccessLog | N
 def _egress_iptables(
     shared: Shared,
     plan: Plan,
+    node: str,
     http_ports: list[ServicePort],
     tcp_ports: list[ServicePort],
     address: str,
@@ -206,7 +207,8 @@ def _egress_iptables(
         if port.port in by_port or port.port in taken:
             owner = taken.get(port.port, "an HTTP backend")
             plan.diagnostics.append(
-                f"backend {port.service} tcp port {port.port} is unreachable without a destination address: {owner} uses it"
+                f"virtual node {node}: backend {port.service} tcp port {port.port} is unreachable"
+                f" without a destination address: {owner} uses it"
             )
             continue
         if not port.tcp_clusters:

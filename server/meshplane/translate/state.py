@@ -19,7 +19,7 @@ PROXY_KINDS: tuple[str, ...] = ("virtualNode", "virtualGateway")
 _EMPTY: Mapping[str, Any] = {}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class MeshState:
     """A frozen view of one mesh, read in one transaction.
 
@@ -32,8 +32,8 @@ class MeshState:
     :param virtual_gateways: gateway name -> spec.
     :param gateway_routes: gateway name -> gateway route name -> spec.
 
-    Treat every mapping as read-only. Equality and hashing are by identity (eq=False): the
-    mappings are not hashable, and a translator's memo is only valid for one state object.
+    Treat every mapping as read-only: a `Translator` memoizes what it derives from one state
+    object. States compare by value; they are not hashable (their fields are dicts).
     """
 
     mesh_name: str

@@ -1,0 +1,426 @@
+"""Benchmark: xDS convergence of a real `meshplane serve`, from the REST 200 of a route-weight
+change until every connected proxy has ACKed the new RouteConfiguration.
+
+    .venv/bin/python bench/xds.py                       # both parts, N = 100, 1000, 2000
+    .venv/bin/python bench/xds.py --changes 20 --n 100 --rounds 5 --docs
+
+Part 1, real Envoys: one `meshplane serve` (API + xDS, default 100 ms debounce) and two real Envoy
+1.40 sidecars of one mesh, one on state-of-the-world ADS and one on delta, both with the same
+backend virtual service (a router with one route splitting over two nodes). ``--changes`` times:
+PUT the route with new weights (raw HTTP, keep-alive), take ``time.time()`` when the 200 arrives,
+then read each proxy's RDS ``ackedAt`` (stamped by the xDS process with ``time.time()`` when the
+ACK arrived) from /meshplane/v1/proxies. Convergence = ackedAt - REST 200; "all" is the slower
+of the two. Target: <= 250 ms including the debounce.
+
+Part 2, simulated proxies: for each N a fresh `meshplane serve` (fresh database) holds a mesh of N
+virtual nodes sharing one backend service. One separate client process opens N SotW ADS streams,
+each on its own channel and TCP connection, each as a different virtual node, behaving like Envoy:
+CDS and LDS wildcard, then EDS for the EDS clusters CDS named and RDS for the route configs the
+listeners named, and it ACKs every response. Per round: one route-weight PUT, then poll
+/meshplane/v1/proxies until all N ACKed the new RDS version; convergence = the last ackedAt - REST
+200. Memory: the xDS process's RSS growth from "mesh stored, no proxy" to "N proxies synced" / N
+(that is a stream plus the proxy's config). CPU: the xDS process's CPU time per change.
+
+Everything shares the machine's cores (server, Envoys or client process, and this script's polling),
+so the numbers are pessimistic for the server.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file is named xds.py: with bench/ first on sys.path, `import xds` (which the Envoy protos of
+# xds-protos do) would find this script instead of the xds package. Take bench/ off the path first.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+ROOT = _HERE.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from procs import EnvoyProcess, MeshplaneServer, env_with_venv, free_port  # noqa: E402
+
+PREFIX = "/v20190125"
+SERVICE = "svc.bench.local"
+ROUTER, ROUTE = "router", "route"
+TARGETS = ("target-a", "target-b")
+ADS_SOTW = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+SECTION = "## xDS convergence (bench/xds.py)"
+
+
+# -- REST ---------------------------------------------------------------------------------------
+
+class Rest:
+    """Raw App Mesh REST calls over one keep-alive connection (no SDK cost inside the timings)."""
+
+    def __init__(self, endpoint: str) -> None:
+        parts = urlsplit(endpoint)
+        self.endpoint = endpoint
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body)
+        self.conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        response = self.conn.getresponse()
+        payload = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path}: {response.status} {payload[:300]!r}")
+        return json.loads(payload) if payload else None
+
+    def proxies(self, mesh: str) -> list[dict[str, Any]]:
+        """Connected proxy streams of ``mesh``."""
+        rows = self.call("GET", f"/meshplane/v1/proxies?mesh={mesh}")["proxies"]
+        return [row for row in rows if row["connected"]]
+
+    def set_weights(self, mesh: str, a: int, b: int) -> float:
+        """PUT the route with weights a/b; returns time.time() when the 200 arrived."""
+        spec = {"httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [
+            {"virtualNode": TARGETS[0], "weight": a}, {"virtualNode": TARGETS[1], "weight": b}]}}}
+        self.call("PUT", f"{PREFIX}/meshes/{mesh}/virtualRouter/{ROUTER}/routes/{ROUTE}", {"spec": spec})
+        return time.time()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def create_mesh(rest: Rest, mesh: str, clients: list[str]) -> None:
+    """A mesh where every node in ``clients`` has the one backend SERVICE (router, route, two targets)."""
+    rest.call("PUT", f"{PREFIX}/meshes", {"meshName": mesh, "spec": {}})
+    listener = [{"portMapping": {"port": 9080, "protocol": "http"}}]
+    for k, name in enumerate(TARGETS):
+        rest.call("PUT", f"{PREFIX}/meshes/{mesh}/virtualNodes", {"virtualNodeName": name, "spec": {
+            "listeners": [{"portMapping": {"port": 9080 + k, "protocol": "http"}}],
+            "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}}}})
+    rest.call("PUT", f"{PREFIX}/meshes/{mesh}/virtualRouters", {"virtualRouterName": ROUTER, "spec": {"listeners": listener}})
+    rest.call("PUT", f"{PREFIX}/meshes/{mesh}/virtualRouter/{ROUTER}/routes", {"routeName": ROUTE, "spec": {
+        "httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [
+            {"virtualNode": TARGETS[0], "weight": 50}, {"virtualNode": TARGETS[1], "weight": 50}]}}}})
+    rest.call("PUT", f"{PREFIX}/meshes/{mesh}/virtualServices", {"virtualServiceName": SERVICE, "spec": {
+        "provider": {"virtualRouter": {"virtualRouterName": ROUTER}}}})
+    backend = [{"virtualService": {"virtualServiceName": SERVICE}}]
+    for name in clients:
+        rest.call("PUT", f"{PREFIX}/meshes/{mesh}/virtualNodes", {"virtualNodeName": name, "spec": {
+            "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}}, "backends": backend}})
+
+
+def all_synced(rows: list[dict[str, Any]]) -> bool:
+    return all(t["state"] == "SYNCED" for row in rows for k, t in row["types"].items() if k in ("CDS", "EDS", "LDS", "RDS"))
+
+
+def wait_converged(rest: Rest, mesh: str, previous: dict[str, str | None], expected: int,
+                   timeout: float, poll: float) -> dict[str, dict[str, Any]]:
+    """Poll until ``expected`` connected proxies ACKed an RDS version other than ``previous``;
+    returns node id -> its RDS status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = rest.proxies(mesh)
+        rds = {row["nodeId"]: row["types"]["RDS"] for row in rows}
+        done = [node for node, t in rds.items()
+                if t["state"] == "SYNCED" and t["versionAcked"] not in (None, previous.get(node))]
+        if len(done) >= expected:
+            return rds
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(done)}/{expected} proxies ACKed the new RDS within {timeout}s")
+        time.sleep(poll)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def xds_pid(server: MeshplaneServer) -> int:
+    """The `meshplane xds` child of a `meshplane serve` process."""
+    for _ in range(100):
+        for child in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"xds" in cmdline and b"meshplane" in cmdline:
+                return int(child)
+        time.sleep(0.05)
+    raise RuntimeError("no meshplane xds child process")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- part 1: real Envoys ---------------------------------------------------------------------------
+
+def bench_envoys(tmp: Path, changes: int) -> dict[str, Any]:
+    from meshplane.bootstrap import envoy_bootstrap
+
+    server = MeshplaneServer(tmp / "envoy.db", tmp / "envoy-server.log", xds=True)
+    envoys: list[EnvoyProcess] = []
+    rest = Rest(server.endpoint)
+    mesh = "bench-envoy"
+    try:
+        modes = {"sotw": "client-sotw", "delta": "client-delta"}
+        create_mesh(rest, mesh, list(modes.values()))
+        for mode, name in modes.items():
+            bootstrap = envoy_bootstrap(f"mesh/{mesh}/virtualNode/{name}", str(server.xds_address), admin_port=0,
+                                        egress_port=free_port(), delta=mode == "delta")
+            envoys.append(EnvoyProcess(bootstrap, tmp, name))
+        deadline = time.monotonic() + 30
+        while not ((rows := rest.proxies(mesh)) and len(rows) == 2 and all_synced(rows)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Envoys not SYNCED: {rows}\n" + "\n".join(e.all_logs() for e in envoys))
+            time.sleep(0.05)
+        node_mode = {f"mesh/{mesh}/virtualNode/{name}": mode for mode, name in modes.items()}
+        samples: dict[str, list[float]] = {"sotw": [], "delta": [], "all": []}
+        rest_ms: list[float] = []
+        previous = {row["nodeId"]: row["types"]["RDS"]["versionAcked"] for row in rows}
+        for change in range(changes):
+            a = 10 if change % 2 == 0 else 90
+            sent = time.time()
+            ok_at = rest.set_weights(mesh, a, 100 - a)
+            rest_ms.append(1000 * (ok_at - sent))
+            rds = wait_converged(rest, mesh, previous, 2, timeout=10, poll=0.05)
+            took = {node_mode[node]: 1000 * (t["ackedAt"] - ok_at) for node, t in rds.items()}
+            for mode, ms in took.items():
+                samples[mode].append(ms)
+            samples["all"].append(max(took.values()))
+            previous = {node: t["versionAcked"] for node, t in rds.items()}
+            print(f"  change {change + 1}: REST {rest_ms[-1]:.0f} ms, ACK after 200: "
+                  + ", ".join(f"{m} {v:.0f} ms" for m, v in took.items()), file=sys.stderr, flush=True)
+            time.sleep(0.3)  # let each change be its own debounce window
+        return {"changes": changes, "rest_p50_ms": statistics.median(rest_ms), **{
+            f"{mode}_{stat}": fn(values) for mode, values in samples.items()
+            for stat, fn in (("p50_ms", statistics.median), ("p99_ms", lambda v: percentile(v, 99)), ("max_ms", max))}}
+    finally:
+        rest.close()
+        for envoy in envoys:
+            envoy.stop()
+        server.stop()
+
+
+# -- part 2: N simulated proxies ---------------------------------------------------------------------
+
+def bench_fanout(tmp: Path, n: int, rounds: int) -> dict[str, Any]:
+    env = env_with_venv({"MESHPLANE_QUOTA_VIRTUALNODES": str(n + 100)})
+    server = MeshplaneServer(tmp / f"fanout-{n}.db", tmp / f"fanout-{n}.log", xds=True, env=env)
+    rest = Rest(server.endpoint)
+    mesh = f"bench-{n}"
+    client: subprocess.Popen[bytes] | None = None
+    try:
+        started = time.monotonic()
+        create_mesh(rest, mesh, [f"node-{i}" for i in range(n)])
+        print(f"  N={n}: mesh stored in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+        pid = xds_pid(server)
+        time.sleep(1.0)
+        rss_idle = rss_mb(pid)
+        started = time.monotonic()
+        client = subprocess.Popen([sys.executable, __file__, "--client", str(server.xds_port), "--mesh", mesh,
+                                   "--n", str(n)], env=env_with_venv())
+        deadline = started + 180
+        while True:
+            rows = rest.proxies(mesh)
+            if len(rows) == n and all_synced(rows):
+                break
+            if client.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{len(rows)}/{n} proxies connected; synced: {all_synced(rows)}")
+            time.sleep(0.25)
+        initial_sync = time.monotonic() - started
+        time.sleep(1.0)
+        rss_connected = rss_mb(pid)
+        previous = {row["nodeId"]: row["types"]["RDS"]["versionAcked"] for row in rows}
+        all_ms, per_proxy, cpu = [], [], []
+        for round_ in range(rounds):
+            a = 10 + 10 * (round_ % 8)
+            cpu_before = cpu_s(pid)
+            ok_at = rest.set_weights(mesh, a, 100 - a)
+            rds = wait_converged(rest, mesh, previous, n, timeout=120, poll=0.25)
+            acked = [1000 * (t["ackedAt"] - ok_at) for t in rds.values()]
+            all_ms.append(max(acked))
+            per_proxy.extend(acked)
+            previous = {node: t["versionAcked"] for node, t in rds.items()}
+            time.sleep(0.5)  # the ACK flood is over; count the round's CPU including status flushes
+            cpu.append(cpu_s(pid) - cpu_before)
+            print(f"  N={n} round {round_ + 1}: all {n} ACKed {all_ms[-1]:.0f} ms after the REST 200",
+                  file=sys.stderr, flush=True)
+        return {
+            "n": n, "rounds": rounds, "initial_sync_s": initial_sync,
+            "all_p50_ms": statistics.median(all_ms), "all_p99_ms": percentile(all_ms, 99),
+            "proxy_p50_ms": percentile(per_proxy, 50), "proxy_p99_ms": percentile(per_proxy, 99),
+            "cpu_per_change_s": statistics.median(cpu),
+            "rss_idle_mb": rss_idle, "rss_connected_mb": rss_connected,
+            "kb_per_proxy": (rss_connected - rss_idle) * 1024 / n,
+        }
+    finally:
+        if client is not None:
+            client.terminate()
+            client.wait(timeout=30)
+        rest.close()
+        server.stop()
+
+
+async def run_clients(port: int, mesh: str, n: int) -> None:
+    """N Envoy-like SotW ADS streams, node ``mesh/<mesh>/virtualNode/node-<i>``, ACKing everything."""
+    import grpc
+    from envoy.config.cluster.v3 import cluster_pb2
+    from envoy.config.core.v3 import base_pb2
+    from envoy.config.listener.v3 import listener_pb2
+    from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+    from envoy.service.discovery.v3 import discovery_pb2
+
+    from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE as ROUTE_TYPE
+
+    def eds_names(response: discovery_pb2.DiscoveryResponse) -> list[str]:
+        names = []
+        for packed in response.resources:
+            cluster = cluster_pb2.Cluster()
+            packed.Unpack(cluster)
+            if cluster.type == cluster_pb2.Cluster.EDS:
+                names.append(cluster.eds_cluster_config.service_name or cluster.name)
+        return sorted(names)
+
+    def rds_names(response: discovery_pb2.DiscoveryResponse) -> list[str]:
+        names = set()
+        for packed in response.resources:
+            listener = listener_pb2.Listener()
+            packed.Unpack(listener)
+            chains = list(listener.filter_chains)
+            if listener.HasField("default_filter_chain"):
+                chains.append(listener.default_filter_chain)
+            for chain in chains:
+                for network in chain.filters:
+                    if network.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
+                        manager = hcm_pb2.HttpConnectionManager()
+                        network.typed_config.Unpack(manager)
+                        if manager.HasField("rds"):
+                            names.add(manager.rds.route_config_name)
+        return sorted(names)
+
+    async def proxy(index: int) -> None:
+        await asyncio.sleep(random.random() * n / 2000)  # a ramp, like a fleet starting up
+        node = base_pb2.Node(id=f"mesh/{mesh}/virtualNode/node-{index}", cluster="bench")
+        while True:
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
+            try:
+                call = channel.stream_stream(ADS_SOTW, request_serializer=lambda m: m.SerializeToString(),
+                                             response_deserializer=discovery_pb2.DiscoveryResponse.FromString)()
+                names: dict[str, list[str]] = {CLUSTER: [], LISTENER: []}
+                accepted: dict[str, tuple[str, str]] = {}
+                first = discovery_pb2.DiscoveryRequest(type_url=CLUSTER)
+                first.node.CopyFrom(node)
+                await call.write(first)
+                await call.write(discovery_pb2.DiscoveryRequest(type_url=LISTENER))
+                async for response in call:
+                    kind = response.type_url
+                    follow = {CLUSTER: (ENDPOINT, eds_names), LISTENER: (ROUTE_TYPE, rds_names)}.get(kind)
+                    accepted[kind] = (response.version_info, response.nonce)
+                    await call.write(discovery_pb2.DiscoveryRequest(
+                        type_url=kind, resource_names=names.get(kind, []),
+                        version_info=response.version_info, response_nonce=response.nonce))
+                    if follow is not None:
+                        sub_type, pick = follow
+                        wanted = pick(response)
+                        if wanted != names.get(sub_type):
+                            names[sub_type] = wanted
+                            version, nonce = accepted.get(sub_type, ("", ""))
+                            await call.write(discovery_pb2.DiscoveryRequest(
+                                type_url=sub_type, resource_names=wanted, version_info=version, response_nonce=nonce))
+                return
+            except grpc.aio.AioRpcError:
+                await asyncio.sleep(0.1 + random.random())  # reconnect with jitter, as Envoy does
+            finally:
+                await channel.close()
+
+    await asyncio.gather(*(proxy(i) for i in range(n)))
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+def report(envoy: dict[str, Any] | None, fanout: list[dict[str, Any]], command: str) -> str:
+    load = os.getloadavg()
+    lines = [SECTION, "", f"Command: `{command}` (this machine: {os.cpu_count()} cores, load average "
+             f"{load[0]:.1f} when it ran; server, proxies and the polling script share the cores).", "",
+             "Convergence = the proxy's RDS `ackedAt` (stamped by the xDS process when the ACK arrives) minus the "
+             "time the REST 200 of a route-weight change arrived; it includes the 100 ms debounce.", ""]
+    if envoy is not None:
+        lines += [f"Real Envoy 1.40 sidecars (one SotW, one delta), {envoy['changes']} route-weight changes "
+                  f"(REST PUT p50 {envoy['rest_p50_ms']:.0f} ms); target <= 250 ms:", "",
+                  "| proxy | p50 | p99 | max |", "|---|---|---|---|"]
+        for mode in ("sotw", "delta", "all"):
+            label = {"sotw": "Envoy, SotW", "delta": "Envoy, delta", "all": "both ACKed"}[mode]
+            lines.append(f"| {label} | {envoy[f'{mode}_p50_ms']:.0f} ms | {envoy[f'{mode}_p99_ms']:.0f} ms | "
+                         f"{envoy[f'{mode}_max_ms']:.0f} ms |")
+        lines.append("")
+    if fanout:
+        lines += ["Simulated proxies (SotW ADS, each its own TCP connection and virtual node, all with one shared "
+                  "backend service, every response ACKed), per N a fresh `meshplane serve`; "
+                  f"{fanout[0]['rounds']} route-weight changes each:", "",
+                  "| N | initial sync | all ACKed p50 | all ACKed p99 | per proxy p50 | per proxy p99 | "
+                  "xDS CPU/change | xDS RSS idle -> synced | RSS per proxy |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in fanout:
+            lines.append(f"| {r['n']} | {r['initial_sync_s']:.1f} s | {r['all_p50_ms']:.0f} ms | {r['all_p99_ms']:.0f} ms | "
+                         f"{r['proxy_p50_ms']:.0f} ms | {r['proxy_p99_ms']:.0f} ms | {r['cpu_per_change_s']:.2f} s | "
+                         f"{r['rss_idle_mb']:.0f} -> {r['rss_connected_mb']:.0f} MB | {r['kb_per_proxy']:.0f} KB |")
+        lines += ["", "RSS per proxy: the xDS process's growth per connected, synced proxy (stream + its config)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_docs(section: str) -> Path:
+    """Replace (or append) this benchmark's section of docs/benchmarks.md; other sections stay."""
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + ("" if end < 0 else "\n" + text[end + 1:])
+    path.write_text(text)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--changes", type=int, default=20, help="route changes against the real Envoys")
+    parser.add_argument("--n", type=int, action="append", help="simulated proxies (repeatable; default 100 1000 2000)")
+    parser.add_argument("--rounds", type=int, default=5, help="route changes per N")
+    parser.add_argument("--no-envoy", action="store_true", help="skip part 1 (real Envoys)")
+    parser.add_argument("--no-fanout", action="store_true", help="skip part 2 (simulated proxies)")
+    parser.add_argument("--docs", action="store_true", help="write the results into docs/benchmarks.md")
+    parser.add_argument("--client", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--mesh", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        asyncio.run(run_clients(args.client, args.mesh, args.n[0]))
+        return
+    command = " ".join([".venv/bin/python", "bench/xds.py", *sys.argv[1:]])
+    with tempfile.TemporaryDirectory(prefix="meshplane-bench-xds-") as directory:
+        tmp = Path(directory)
+        envoy = None if args.no_envoy else bench_envoys(tmp, args.changes)
+        fanout = [] if args.no_fanout else [bench_fanout(tmp, n, args.rounds) for n in args.n or [100, 1000, 2000]]
+    section = report(envoy, fanout, command)
+    print("\n" + section)
+    if args.docs:
+        print(f"written to {write_docs(section)}")
+
+
+if __name__ == "__main__":
+    main()

