@@ -14,6 +14,15 @@ from procs import MeshplaneServer
 ACCOUNT = "111122223333"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the translator golden files (tests/unit/testdata/out) instead of comparing",
+    )
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshplaneServer]:
     """One `meshplane serve` process for the session (tests use unique mesh names)."""

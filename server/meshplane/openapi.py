@@ -8,7 +8,9 @@ so generators (the Terraform provider spec) can map operations to resources with
 the three tag operations carry ``x-appmesh-action`` only.
 
 Components are named after App Mesh shapes (``VirtualNodeSpec``, ``HttpRoute``, ``Duration``...):
-apispec drops the ``Schema`` suffix of each schema class. The document is a build artefact:
+apispec drops the ``Schema`` suffix of each schema class. Tagged unions (schemas whose ``Meta.union``
+is set, i.e. every ``UnionSchema``) carry ``minProperties: 1`` and ``maxProperties: 1``: exactly one
+member may be set. The document is a build artefact:
 `write_openapi` writes it with sorted keys so regenerating it is byte-stable.
 """
 
@@ -20,6 +22,8 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow import OpenAPIConverter
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from marshmallow import Schema
 
 from . import __version__
@@ -131,6 +135,24 @@ def all_operations() -> list[Operation]:
     return [op for kind in kinds.ALL for op in kind_operations(kind)] + tag_operations()
 
 
+class ShapeConverter(OpenAPIConverter):
+    """apispec's converter, plus the union marker: a ``Meta.union`` schema takes exactly one member."""
+
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        jsonschema: dict[str, Any] = super().schema2jsonschema(schema)
+        meta = getattr(resolve_schema_cls(schema), "Meta", None)
+        if getattr(meta, "union", False):
+            jsonschema["minProperties"] = 1
+            jsonschema["maxProperties"] = 1
+        return jsonschema
+
+
+class ShapePlugin(MarshmallowPlugin):
+    """MarshmallowPlugin using `ShapeConverter`."""
+
+    Converter = ShapeConverter
+
+
 _NAME = {"type": "string", "minLength": 1, "maxLength": 255}
 
 
@@ -211,7 +233,7 @@ def build_openapi(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[
         title="meshplane",
         version=__version__,
         openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
+        plugins=[ShapePlugin()],
         info={
             "description": "The AWS App Mesh control-plane API (2019-01-25, rest-json) as served by meshplane. "
             "Every operation answers 200 on success; errors carry the x-amzn-ErrorType header."

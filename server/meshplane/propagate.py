@@ -259,7 +259,8 @@ class Propagator:
             rows = [self._row(s, connected=True) for s in live] + [self._row(s, connected=False) for s in gone]
         if not rows and not configs and self.metrics is None:
             return
-        rendered = {node: render_config(cfg) for node, cfg in configs.items()}
+        memo: dict[int, dict[str, Any]] = {}  # one build pass shares messages between proxies: render each once
+        rendered = {node: render_config(cfg, memo) for node, cfg in configs.items()}
         info = dict(self.info)
         if self.metrics is not None:
             info["metrics"] = generate_latest(self.metrics.registry).decode()
@@ -296,9 +297,21 @@ class Propagator:
         )
 
 
-def render_config(config: ProxyConfig) -> dict[str, Any]:
-    """A proxy's resources as JSON values: short type name -> resource name -> resource."""
+def render_config(config: ProxyConfig, memo: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A proxy's resources as JSON values: short type name -> resource name -> resource.
+
+    ``memo`` maps ``id(message)`` to its rendering, so messages shared by several configs are
+    rendered once; use one memo only while every config rendered with it is alive.
+    """
+    memo = {} if memo is None else memo
+
+    def render(message: Any) -> dict[str, Any]:
+        found = memo.get(id(message))
+        if found is None:
+            found = memo[id(message)] = MessageToDict(message)
+        return found
+
     return {
-        short_name(url): {name: MessageToDict(msg) for name, msg in sorted(resources.items())}
+        short_name(url): {name: render(msg) for name, msg in sorted(resources.items())}
         for url, resources in config.resources.items()
     }

@@ -112,3 +112,61 @@ def test_server_rejection_is_reported_on_the_hcl_path(workspace: Workspace, rest
     assert "Error: Invalid value for spec[0].listener[0].health_check[0].port" in failed.out
     assert "spec.listeners[0].healthCheck.port" in failed.out
     assert rest.get(f"/meshes/{mesh_name}/virtualNodes/n") is None
+
+
+def test_tagged_unions_take_exactly_one_member_at_plan(workspace: Workspace, rest: Rest, mesh_name: str) -> None:
+    """openapi.json marks botocore unions (``minProperties``/``maxProperties`` 1): two members, or none, fail at plan."""
+    ws = workspace
+    ws.write(HEADER + f'''
+    resource "meshplane_virtual_service" "s" {{
+      name      = "s.local"
+      mesh_name = "{mesh_name}"
+      spec {{
+        provider {{
+          virtual_node {{
+            virtual_node_name = "n"
+          }}
+          virtual_router {{
+            virtual_router_name = "vr"
+          }}
+        }}
+      }}
+    }}
+    resource "meshplane_virtual_node" "n" {{
+      name      = "n"
+      mesh_name = "{mesh_name}"
+      spec {{
+        listener {{
+          port_mapping {{
+            port     = 8080
+            protocol = "http"
+          }}
+          timeout {{
+            http {{
+              idle {{
+                unit  = "s"
+                value = 10
+              }}
+            }}
+            tcp {{
+              idle {{
+                unit  = "s"
+                value = 10
+              }}
+            }}
+          }}
+        }}
+        service_discovery {{}}
+      }}
+    }}
+    ''')
+    ws.init()
+    out = ws.plan(expect=1).out
+    flat = " ".join(out.split())  # Terraform wraps long details
+    assert "Error: Invalid value for spec[0].provider[0]" in out
+    assert "only one of virtual_node, virtual_router may be set, got virtual_node, virtual_router" in flat
+    assert "Error: Invalid value for spec[0].listener[0].timeout[0]" in out
+    assert "only one of grpc, http, http2, tcp may be set, got http, tcp" in flat
+    assert "Error: Invalid value for spec[0].service_discovery[0]" in out
+    assert "exactly one of aws_cloud_map, dns must be set" in flat
+    assert rest.get(f"/meshes/{mesh_name}") is None  # nothing was sent

@@ -1,8 +1,7 @@
 """Unit-test options and golden-case helpers for the translator.
 
 ``--update-golden`` rewrites tests/unit/testdata/out/*.yaml from the current translator output
-(review the diff before committing). Pass it with the unit folder on the command line so pytest
-loads this conftest early, e.g. ``pytest tests/unit/test_translate.py --update-golden``.
+(review the diff before committing); the option is registered in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -16,15 +15,6 @@ import pytest
 TESTDATA = Path(__file__).parent / "testdata"
 GOLDEN_IN = TESTDATA / "in"
 GOLDEN_OUT = TESTDATA / "out"
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--update-golden",
-        action="store_true",
-        default=False,
-        help="rewrite the translator golden files (tests/unit/testdata/out) instead of comparing",
-    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

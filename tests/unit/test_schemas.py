@@ -1345,6 +1345,15 @@ def test_openapi_components_are_named_after_app_mesh_shapes(document: dict[str, 
     assert components["ResourceMetadata"]["properties"]["meshOwner"] == {"type": "string", "minLength": 12, "maxLength": 12}
 
 
+def test_openapi_marks_exactly_the_botocore_unions(document: dict[str, Any]) -> None:
+    """Every botocore tagged union (and nothing else) says ``minProperties: 1``/``maxProperties: 1``."""
+    components = document["components"]["schemas"]
+    marked = {name for name, c in components.items() if c.get("minProperties") == 1 and c.get("maxProperties") == 1}
+    unions = {name for name in MODEL.shape_names if MODEL.shape_for(name).is_tagged_union}
+    assert unions and marked == unions
+    assert not any("maxProperties" in c for name, c in components.items() if name not in unions)
+
+
 def test_openapi_is_deterministic_and_written_sorted(tmp_path: Any, document: dict[str, Any]) -> None:
     assert build_openapi() == document
     target = tmp_path / "openapi.json"

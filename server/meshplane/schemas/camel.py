@@ -177,7 +177,14 @@ class CamelCaseSchema(Schema):
 
 
 class UnionSchema(CamelCaseSchema):
-    """A botocore tagged union: exactly one member must be set."""
+    """A botocore tagged union: exactly one member must be set.
+
+    ``Meta.union`` marks the shape for openapi.py, which gives its component ``minProperties: 1``
+    and ``maxProperties: 1`` (the marker the Terraform provider checks at plan time).
+    """
+
+    class Meta(CamelCaseSchema.Meta):
+        union = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
