@@ -26,6 +26,7 @@ lint: install
 spec: install
 	$(BIN)/meshplane openapi write provider-spec/openapi.json
 	cp provider-spec/openapi.json provider-spec/terraform.json server/meshplane/terraform/
+	$(BIN)/meshplane terraform docs --out docs/terraform
 
 bench: install
 	$(BIN)/python bench/api.py

@@ -32,6 +32,11 @@ import threading
 import time
 from pathlib import Path
 
+# Running a script puts its folder first on sys.path, and bench/ has an xds.py of its own, which
+# would shadow xds-protos' top-level ``xds`` package (imported by the Envoy protos).
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
+
 DEBOUNCE = 0.100
 CLUSTERS = 4  # per proxy, each an EDS cluster with 3 endpoints; 1 listener; 1 route config with 4 vhosts
 ROUTE = "routes"

@@ -146,7 +146,7 @@ class Envoys:
             bootstrap = envoy_bootstrap(node_id, str(server.xds_address), admin_port=0, ingress_port=ingress_port,
                                         egress_port=egress_port, app_address="127.0.0.1", delta=mode == "delta")
             process = self.start(bootstrap, node_id.rsplit("/", 1)[-1])
-            outcome = wait_configured(server.endpoint, node_id, process, timeout)
+            outcome, _ = wait_configured(server.endpoint, node_id, process, timeout)
             if outcome == "ok":
                 return Proxy(node_id, process, ingress_port, egress_port)
             last_error = outcome
@@ -159,8 +159,9 @@ class Envoys:
         ``rebind`` moves the gateway's listener to a new free port if the old one was taken."""
         bootstrap = envoy_bootstrap(node_id, str(server.xds_address), admin_port=0, delta=mode == "delta")
         process = self.start(bootstrap, node_id.rsplit("/", 1)[-1])
+        failed: str | None = None
         for _ in range(attempts):
-            outcome = wait_configured(server.endpoint, node_id, process, timeout)
+            outcome, failed = wait_configured(server.endpoint, node_id, process, timeout, failed)
             if outcome == "ok":
                 return Proxy(node_id, process, None, None)
             rebind()
@@ -171,26 +172,29 @@ class Envoys:
             self.stop(process)
 
 
-def wait_configured(endpoint: str, node_id: str, process: EnvoyProcess, timeout: float) -> str:
-    """``ok`` once every type of the node's stream is SYNCED; else the listener bind error."""
+def wait_configured(endpoint: str, node_id: str, process: EnvoyProcess, timeout: float,
+                    failed_version: str | None = None) -> tuple[str, str | None]:
+    """(``ok``, None) once every type of the node's stream is SYNCED; else (Envoy's listener bind
+    error, the LDS version it rejected). A rejection of ``failed_version`` (already handled) is ignored."""
     started = time.monotonic()
     last: list[Any] = [None]
 
-    def check() -> str | None:
+    def check() -> tuple[str, str | None] | None:
         if not process.alive():
             raise AssertionError(f"envoy for {node_id} exited:\n{process.all_logs()}")
         types = last[0] = proxy_types(endpoint, node_id)
         if types is None:
             return None
-        error = (types.get("LDS", {}).get("error") or "")
-        if any(marker in error.lower() for marker in BIND_ERRORS):
-            return error
+        lds = types.get("LDS", {})
+        error = lds.get("error") or ""
+        if any(marker in error.lower() for marker in BIND_ERRORS) and lds.get("versionSent") != failed_version:
+            return error, lds.get("versionSent")
         if all(types.get(t, {}).get("state") == "SYNCED" for t in ("CDS", "EDS", "LDS", "RDS")):
-            return "ok"
+            return "ok", None
         return None
 
     result = wait_for(check, timeout, lambda: f"{node_id} to be SYNCED (last status: {last[0]})\n{process.all_logs()}")
-    if result == "ok":
+    if result[0] == "ok":
         print(f"{node_id}: SYNCED {time.monotonic() - started:.2f}s after Envoy wrote its admin address")
     return result
 

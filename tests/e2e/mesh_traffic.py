@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import math
 import socket
 from collections import Counter
 from fractions import Fraction
@@ -90,13 +89,17 @@ def binomial_p_value(k: int, n: int, p: Fraction) -> float:
 
     Like R's binom.test and SciPy's binomtest: the probability of every outcome no more likely
     than the one observed. Computed in exact integer arithmetic (no float underflow at n=2000):
-    with p = a/(a+b), P(X=i) = C(n,i) a^i b^(n-i) / (a+b)^n.
+    with p = a/(a+b), P(X=i) = C(n,i) a^i b^(n-i) / (a+b)^n (no floats until the final ratio).
     """
     if not 0 <= k <= n:
         raise ValueError(f"k={k} outside 0..{n}")
     p = Fraction(p)
     a, b = p.numerator, p.denominator - p.numerator
-    weights = [math.comb(n, i) * a**i * b ** (n - i) for i in range(n + 1)]
+    weights = [b**n]
+    for i in range(n):  # C(n,i+1) a^(i+1) b^(n-i-1) from the previous term; each division is exact
+        weights.append(weights[-1] * (n - i) * a // ((i + 1) * b) if b else 0)
+    if b == 0:
+        weights[-1] = a**n
     observed = weights[k]
     tail = sum(w for w in weights if w <= observed)
     return float(Fraction(tail, (a + b) ** n))
