@@ -30,7 +30,7 @@ spec: install
 
 bench: install
 	$(BIN)/python bench/api.py
-	$(BIN)/python bench/xds.py
+	$(BIN)/python bench/xds_convergence.py
 	$(BIN)/python bench/terraform.py
 
 clean:

@@ -15,17 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-# Running a script puts its folder first on sys.path; a sibling named like an xds-protos
-# package (bench/xds.py shadows `xds`) would then break every Envoy proto import. Drop it.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-
-from meshplane.translate import LocalOverrides  # noqa: E402
-from meshplane.translate import MeshState  # noqa: E402
-from meshplane.translate import ProxyRef  # noqa: E402
-from meshplane.translate import Translator  # noqa: E402
-from meshplane.translate import build_all  # noqa: E402
-from meshplane.translate import proxy_dependencies  # noqa: E402
-from meshplane.translate import revision_keys  # noqa: E402
+from meshplane.translate import LocalOverrides
+from meshplane.translate import MeshState
+from meshplane.translate import ProxyRef
+from meshplane.translate import Translator
+from meshplane.translate import build_all
+from meshplane.translate import proxy_dependencies
+from meshplane.translate import revision_keys
 
 
 def bench_mesh(n: int) -> MeshState:

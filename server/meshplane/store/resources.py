@@ -8,6 +8,7 @@ to the revisions feed, and commits before the caller answers 200. Nothing else w
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import hashlib
 import json
@@ -66,7 +67,14 @@ class Record:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Record:
-        return cls(*row)
+        # Hot (a list page builds 100): filling __dict__ at once skips the frozen dataclass's
+        # per-field object.__setattr__, which costs about as much again; the result is the same.
+        record = object.__new__(cls)
+        record.__dict__.update(zip(_RECORD_FIELDS, row))
+        return record
+
+
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,7 @@ class Revision:
 class Written:
     """The outcome of a write: the record, and whether a clientToken replay answered it.
 
-    :param response: on a replay, the original JSON response text to send again verbatim.
+    :param response: the JSON response text to send (on a replay, the original one, verbatim).
     """
 
     record: Record | None
@@ -233,12 +241,12 @@ class ResourceStore:
             now = _now()
             arn = self.arn(kind, mesh, parent, name)
             owner = self.config.account_id
+            uid, spec_text, wire_text = str(uuid.uuid4()), _dumps(spec), _dumps(wire)
             try:
                 cur = conn.execute(
                     "INSERT INTO resources (mesh, kind, parent, name, arn, uid, version, created_at, "
                     "updated_at, mesh_owner, resource_owner, spec, wire) VALUES (?,?,?,?,?,?,1,?,?,?,?,?,?)",
-                    (mesh, kind.key, parent, name, arn, str(uuid.uuid4()), now, now, owner, owner,
-                     _dumps(spec), _dumps(wire)),
+                    (mesh, kind.key, parent, name, arn, uid, now, now, owner, owner, spec_text, wire_text),
                 )
             except sqlite3.IntegrityError:
                 raise ConflictException(
@@ -251,10 +259,13 @@ class ResourceStore:
                 [(rid, t["key"], t["value"]) for t in tags],
             )
             self._index_refs(conn, rid, kind, mesh, name, spec)
-            record = self._fetch(conn, rid)
+            # The row as just inserted (no trigger or default changes it): no need to read it back.
+            record = Record(rid, mesh, kind.key, parent, name, arn, uid, 1, now, now, owner, owner,
+                            spec_text, wire_text)
             self._append_revision(conn, record, "create")
-            self._remember(conn, operation, resource_key, client_token, request_hash, render(record))
-            return Written(record)
+            text = render(record)  # once: remembered for replays and sent
+            self._remember(conn, operation, resource_key, client_token, request_hash, text)
+            return Written(record, text)
 
         return self._write(txn)
 
@@ -291,17 +302,22 @@ class ResourceStore:
                     check_parent(parent_spec)
             new_spec = current.spec if spec is None else _dumps(spec)
             new_wire = current.wire if wire is None else _dumps(wire)
+            updated_at = max(_now(), current.updated_at)
             conn.execute(
                 "UPDATE resources SET version=version+1, updated_at=?, spec=?, wire=? WHERE id=?",
-                (max(_now(), current.updated_at), new_spec, new_wire, current.id),
+                (updated_at, new_spec, new_wire, current.id),
             )
             if spec is not None:
                 conn.execute("DELETE FROM refs WHERE resource_id=?", (current.id,))
                 self._index_refs(conn, current.id, kind, mesh, name, spec)
-            record = self._fetch(conn, current.id)
+            # The row as just updated (the transaction holds the write lock): no need to read it back.
+            record = dataclasses.replace(
+                current, version=current.version + 1, updated_at=updated_at, spec=new_spec, wire=new_wire
+            )
             self._append_revision(conn, record, "update")
-            self._remember(conn, operation, resource_key, client_token, request_hash, render(record))
-            return Written(record)
+            text = render(record)  # once: remembered for replays and sent
+            self._remember(conn, operation, resource_key, client_token, request_hash, text)
+            return Written(record, text)
 
         return self._write(txn)
 
@@ -448,8 +464,10 @@ class ResourceStore:
             (count,) = conn.execute("SELECT count(*) FROM resources WHERE kind='mesh'").fetchone()
             scope = f"account {self.config.account_id}"
         else:
+            # Counting walks the index entry by entry: stop at the limit, all the check needs.
             (count,) = conn.execute(
-                "SELECT count(*) FROM resources WHERE mesh=? AND kind=? AND parent=?", (mesh, kind.key, parent)
+                "SELECT count(*) FROM (SELECT 1 FROM resources WHERE mesh=? AND kind=? AND parent=? LIMIT ?)",
+                (mesh, kind.key, parent, limit),
             ).fetchone()
             scope = f"{kinds.BY_KEY[kind.parent].label} {parent}" if kind.parent else f"mesh {mesh}"
         if count >= limit:
@@ -513,8 +531,11 @@ class ResourceStore:
         self, conn: sqlite3.Connection, rid: int, kind: Kind, mesh: str, name: str, spec: Mapping[str, Any]
     ) -> None:
         for to_kind, to_name in sorted(mentions(kind.key, spec)):
+            # Every kind a spec names is top-level (parent ''): with it the unique index finds the
+            # row directly instead of scanning every resource of that kind in the mesh.
             found = conn.execute(
-                "SELECT 1 FROM resources WHERE mesh=? AND kind=? AND name=? LIMIT 1", (mesh, to_kind, to_name)
+                "SELECT 1 FROM resources WHERE mesh=? AND kind=? AND parent='' AND name=? LIMIT 1",
+                (mesh, to_kind, to_name),
             ).fetchone()
             if found is None:
                 # Allowed, as on AWS (backends usually name services created later); the xDS side

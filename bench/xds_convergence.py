@@ -1,8 +1,8 @@
 """Benchmark: xDS convergence of a real `meshplane serve`, from the REST 200 of a route-weight
 change until every connected proxy has ACKed the new RouteConfiguration.
 
-    .venv/bin/python bench/xds.py                       # both parts, N = 100, 1000, 2000
-    .venv/bin/python bench/xds.py --changes 20 --n 100 --rounds 5 --docs
+    .venv/bin/python bench/xds_convergence.py                       # both parts, N = 100, 1000, 2000
+    .venv/bin/python bench/xds_convergence.py --changes 20 --n 100 --rounds 5 --docs
 
 Part 1, real Envoys: one `meshplane serve` (API + xDS, default 100 ms debounce) and two real Envoy
 1.40 sidecars of one mesh, one on state-of-the-world ADS and one on delta, both with the same
@@ -30,35 +30,30 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# This file is named xds.py: with bench/ first on sys.path, `import xds` (which the Envoy protos of
-# xds-protos do) would find this script instead of the xds package. Take bench/ off the path first.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+from typing import Any
+from urllib.parse import urlsplit
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import http.client  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
-
-ROOT = _HERE.parent
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from procs import EnvoyProcess, MeshplaneServer, env_with_venv, free_port  # noqa: E402
+from procs import EnvoyProcess, MeshplaneServer, env_with_venv, free_port
 
 PREFIX = "/v20190125"
 SERVICE = "svc.bench.local"
 ROUTER, ROUTE = "router", "route"
 TARGETS = ("target-a", "target-b")
 ADS_SOTW = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
-SECTION = "## xDS convergence (bench/xds.py)"
+SECTION = "## xDS convergence (bench/xds_convergence.py)"
 
 
 # -- REST ---------------------------------------------------------------------------------------
@@ -353,10 +348,11 @@ async def run_clients(port: int, mesh: str, n: int) -> None:
 
 # -- report ----------------------------------------------------------------------------------------
 
-def report(envoy: dict[str, Any] | None, fanout: list[dict[str, Any]], command: str) -> str:
-    load = os.getloadavg()
-    lines = [SECTION, "", f"Command: `{command}` (this machine: {os.cpu_count()} cores, load average "
-             f"{load[0]:.1f} when it ran; server, proxies and the polling script share the cores).", "",
+def report(envoy: dict[str, Any] | None, fanout: list[dict[str, Any]], command: str, load_before: float) -> str:
+    load = os.getloadavg()[0]
+    lines = [SECTION, "", f"Command: `{command}` (this machine: {os.cpu_count()} cores, 1-minute load average "
+             f"{load_before:.1f} at the start and {load:.1f} at the end, other work included; server, proxies "
+             "and the polling script share the cores).", "",
              "Convergence = the proxy's RDS `ackedAt` (stamped by the xDS process when the ACK arrives) minus the "
              "time the REST 200 of a route-weight change arrived; it includes the 100 ms debounce.", ""]
     if envoy is not None:
@@ -411,12 +407,13 @@ def main() -> None:
     if args.client:
         asyncio.run(run_clients(args.client, args.mesh, args.n[0]))
         return
-    command = " ".join([".venv/bin/python", "bench/xds.py", *sys.argv[1:]])
+    command = " ".join([".venv/bin/python", "bench/xds_convergence.py", *sys.argv[1:]])
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="meshplane-bench-xds-") as directory:
         tmp = Path(directory)
         envoy = None if args.no_envoy else bench_envoys(tmp, args.changes)
         fanout = [] if args.no_fanout else [bench_fanout(tmp, n, args.rounds) for n in args.n or [100, 1000, 2000]]
-    section = report(envoy, fanout, command)
+    section = report(envoy, fanout, command, load_before)
     print("\n" + section)
     if args.docs:
         print(f"written to {write_docs(section)}")
