@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import requests
-from test_lifecycle import ACCOUNT, GATEWAY_ROUTE_SPEC, NODE_SPEC, ROUTE_SPEC, build_mesh
+from test_api_lifecycle import ACCOUNT, GATEWAY_ROUTE_SPEC, NODE_SPEC, ROUTE_SPEC, build_mesh
 
 
 def code(exc_info) -> str:  # type: ignore[no-untyped-def]

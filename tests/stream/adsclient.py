@@ -3,6 +3,7 @@
 Each ``AdsClient`` is one proxy: its own gRPC channel (local subchannel pool, so its own TCP
 connection) and one ADS stream, SotW or delta. Responses are collected by a reader thread;
 ``expect`` waits for the next one with a deadline, so a missing response fails fast.
+``Xds`` bundles a running server with the clients a test opened (the ``xds`` fixture).
 """
 
 from __future__ import annotations

@@ -308,3 +308,20 @@ def test_set_snapshot_from_many_threads_at_once_wakes_every_stream(xds: Xds) -> 
         thread.join()
     for client in clients:
         assert names(client.expect(CLUSTER)) == ["web"]
+
+
+def test_a_cluster_is_removed_once_its_listener_is_gone_and_nothing_waits_for_the_routes(xds: Xds) -> None:
+    xds.cache.set_snapshot("node-1", demo_snapshot(clusters=("web", "old")))
+    client = xds.connect()
+    before = client.sync(*ALL, resource_names={ENDPOINT: ["old", "web"], ROUTE: ["routes"]})
+    xds.cache.set_snapshot("node-1", make_snapshot(clusters=[make_cluster("web")],
+                                                   endpoints=[make_cla("web", [("127.0.0.1", 8080)])]))
+    listeners = client.expect(LISTENER)
+    assert names(listeners) == []
+    client.expect_nothing()  # "old" stays until the listener update is ACKed
+    client.ack(listeners)
+    # No empty RDS answer (SotW cannot delete; Envoy is dropping that subscription anyway) ...
+    assert names(client.expect(CLUSTER)) == ["web"]  # ... so "old" goes right away
+    assert names(client.expect(ENDPOINT)) == ["web"]
+    client.request(ROUTE, [], version=before[ROUTE].version_info, nonce=before[ROUTE].nonce)  # unsubscribe
+    client.expect_nothing()

@@ -153,9 +153,12 @@ def test_envoy_serves_traffic_and_follows_every_change(api_type: str, backends: 
         def serves(body: str) -> bool:
             return get(f"http://127.0.0.1:{listen}/") == body
 
+        retried = False
+
         def first_traffic() -> bool:
-            nonlocal listen
-            if listener_bind_failed():  # somebody took the port in between: retry once
+            nonlocal listen, retried
+            if not retried and listener_bind_failed():  # the port was taken in between: retry once
+                retried = True
                 listen = free_port()
                 cache.set_snapshot(node_id, snapshot(listen, "web", {"web": (a, 1.0)}))
             return serves("A")

@@ -9,7 +9,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from stream_resources import demo_snapshot, make_cla, make_cluster, make_listener, make_route, make_snapshot
 
 from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot, SnapshotCache
-from meshplane.stream.snapshot import type_version
+from meshplane.stream.snapshot import make_entry, type_version
 
 
 def test_a_resource_version_is_the_sha256_of_its_serialized_bytes() -> None:
@@ -75,3 +75,25 @@ def test_consistency_check_names_missing_load_assignments_and_route_configs() ->
         "cluster 'web' uses EDS 'web', which is not in the snapshot",
         "listener 'ingress' uses RDS 'routes', which is not in the snapshot",
     ]
+
+
+def test_an_entry_made_once_can_be_shared_by_many_snapshots() -> None:
+    shared = make_entry(CLUSTER, "web", make_cluster("web"))
+    one = Snapshot({CLUSTER: {"web": shared}})
+    two = Snapshot({CLUSTER: {"web": shared}})
+    assert one.entries(CLUSTER)["web"] is two.entries(CLUSTER)["web"] is shared
+    assert one.version(CLUSTER, "e") == Snapshot({CLUSTER: {"web": make_cluster("web")}}).version(CLUSTER, "e")
+    assert one.eds_name("web") == "web"
+    with pytest.raises(ValueError, match="filed as 'api'"):
+        Snapshot({CLUSTER: {"api": shared}})
+
+
+def test_fragments_concatenate_into_valid_responses() -> None:
+    snapshot = demo_snapshot(clusters=("web", "api"))
+    entries = list(snapshot.entries(CLUSTER).values())
+    delta = discovery_pb2.DeltaDiscoveryResponse.FromString(
+        b"".join(e.delta_fragment for e in entries)
+        + discovery_pb2.DeltaDiscoveryResponse(type_url=CLUSTER, nonce="1", removed_resources=["db"]).SerializeToString()
+    )
+    assert [(r.name, r.version) for r in delta.resources] == [(e.name, e.version) for e in entries]
+    assert (delta.type_url, delta.nonce, list(delta.removed_resources)) == (CLUSTER, "1", ["db"])

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,14 +107,32 @@ def aws_cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Remember whether the test body failed (the workspace fixture then shows the server's log)."""
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
+CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def aws_workspace(tmp_path: Path, terraform_bin: str, aws_cli_config: Path, endpoint: str) -> Iterator[Workspace]:
-    """A Terraform working directory for hashicorp/aws (own CLI config and HOME); destroyed afterwards if needed."""
+def aws_workspace(request: pytest.FixtureRequest, tmp_path: Path, terraform_bin: str, aws_cli_config: Path,
+                  live_server: Any, endpoint: str) -> Iterator[Workspace]:
+    """A Terraform working directory for hashicorp/aws (own CLI config and HOME); destroyed afterwards if needed.
+
+    When the test fails, the end of the meshplane server's log is printed (what it answered and why).
+    """
     ws = GroupWorkspace(tmp_path / "ws", terraform_bin, aws_cli_config, endpoint)
     ws.env["TF_VAR_endpoint"] = endpoint
     try:
         yield ws
     finally:
+        if request.node.stash.get(CALL_FAILED, False):
+            print("---- meshplane server log (last 80 lines) ----\n" + "\n".join(live_server.log().splitlines()[-80:]))
         state = ws.dir / "terraform.tfstate"
         if state.exists() and '"resources": []' not in state.read_text():
             ws.run("destroy", "-auto-approve", "-input=false", expect=None)

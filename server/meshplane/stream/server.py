@@ -160,11 +160,15 @@ class XdsServer:
     @staticmethod
     async def _stop(server: grpc.aio.Server, grace: float | None) -> None:
         await server.stop(grace)
-        # Let every stream's clean-up (unwatch, on_disconnect) run before the loop stops.
+        # The streams are cancelled now; let their clean-up (unwatch, on_disconnect) finish
+        # before the loop stops, and cancel only what is still left after that.
         tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=2.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
         """Block until ``stop`` finished (from another thread or a signal handler); True if it did."""

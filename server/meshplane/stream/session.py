@@ -2,11 +2,12 @@
 
 A ``Session`` runs for the life of one gRPC stream on the server's event loop:
 
-* a reader task applies each request to the per-type state (subscription, ACK, NACK) and wakes
-  the session; the first request identifies the node, registers the stream with the cache (which
-  wakes it when the node's snapshot is set) and runs the owner's first-request hook;
-* on every wake the session makes one *pass*: for each requested type, in send order, it works
-  out what the proxy should have (the ``Target``) and sends what it lacks.
+* a reader task applies each request to the per-type state (subscription, ACK, NACK) and then
+  answers it; the first request identifies the node, registers the stream with the cache (which
+  wakes the session when the node's snapshot is set) and runs the owner's first-request hook;
+* answering, or being woken, means making *passes*: for each requested type, in send order, work
+  out what the proxy should have (the ``Target``) and send what it lacks. Only one pass runs at
+  a time; a cheap check (``due``) skips types whose resources and subscription did not change.
 
 Rules every pass follows (reference xds.md §2.5, §7):
 
@@ -54,7 +55,7 @@ class TypeState:
     __slots__ = (
         "type_url", "label", "requested", "first", "wildcard", "names", "ever_named", "changed_at",
         "nonce", "inflight", "sent_version", "sent_origin", "acked_version", "nacked_version",
-        "sent", "have", "force", "absent_sent", "rejected", "last_names", "quiet_for", "retaining",
+        "sent", "have", "force", "absent_sent", "rejected", "last_names", "quiet_hash", "retaining",
     )
 
     def __init__(self, type_url: str) -> None:
@@ -78,10 +79,10 @@ class TypeState:
         self.absent_sent: set[str] = set()  # delta: names already reported as removed/nonexistent
         self.rejected: set[str] = set()     # delta: names in NACKed responses
         self.last_names: tuple[str, ...] = ()  # delta: names carried by the last response
-        # The snapshot for which nothing was due, as long as neither the subscription nor what was
-        # sent changed since: lets the pass after an ACK skip recomputing every target.
-        self.quiet_for: Snapshot | None = None
-        self.retaining = False  # the last target kept resources the snapshot dropped
+        # The type hash of the resources for which nothing was due, as long as neither the
+        # subscription nor what was sent changed since: a pass skips such types cheaply.
+        self.quiet_hash: str | None = None
+        self.retaining = False  # the proxy holds resources the snapshot dropped (removal pending)
 
     def subscribed(self, name: str) -> bool:
         return self.wildcard or name in self.names
@@ -113,16 +114,25 @@ class Session:
         self.metrics = metrics
         self.node_id: str | None = None
         self.types: dict[str, TypeState] = {}
+        self._order: list[str] = []   # self.types in send order
         self._nonces = itertools.count(1)
         self._wake = asyncio.Event()
+        self._flushing = False
+        self._again = False
         self._closed = False
         self._error: tuple[grpc.StatusCode, str] | None = None
         self._watch: Watch | None = None
         self._peer = ""
+        self._context: grpc.aio.ServicerContext | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
     async def run(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
-        """Serve the stream until the proxy closes it or the server stops."""
+        """Serve the stream until the proxy closes it or the server stops.
+
+        Requests are handled by a reader task, which also answers them (``_flush``) right away;
+        this task only waits for snapshot changes (and the end), then flushes too.
+        """
+        self._context = context
         self._peer = context.peer() or ""
         reader = asyncio.create_task(self._read(requests))
         try:
@@ -133,14 +143,7 @@ class Session:
                     await context.abort(*self._error)
                 if self._closed:
                     break
-                try:
-                    await self._pass(context)
-                except (asyncio.CancelledError, grpc.aio.AbortError):
-                    raise
-                except Exception:
-                    if context.done():
-                        break
-                    log.exception("xDS pass failed on stream %s (node %s)", self.stream_id, self.node_id)
+                await self._flush()
         finally:
             reader.cancel()
             if self._watch is not None:
@@ -158,7 +161,7 @@ class Session:
                     self.on_request(request)
                 except Exception:
                     log.exception("bad xDS request on stream %s (node %s)", self.stream_id, self.node_id)
-                self._wake.set()
+                await self._flush()
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the transport broke; the handler ends the stream
@@ -182,11 +185,36 @@ class Session:
         loop.run_in_executor(None, self.cache.first_request, node.id, node)
         return True
 
-    async def _pass(self, context: grpc.aio.ServicerContext) -> None:
+    async def _flush(self) -> None:
+        """Make passes until nothing is due. One flush runs at a time: a request or wake-up that
+        arrives while one is writing only asks it to make another pass."""
+        if self._flushing:
+            self._again = True
+            return
+        self._flushing = True
+        try:
+            self._again = True
+            while self._again:
+                self._again = False
+                try:
+                    await self._pass()
+                except (asyncio.CancelledError, grpc.aio.AbortError):
+                    raise
+                except Exception:
+                    assert self._context is not None
+                    if self._context.done():  # the proxy went away mid-write: end quietly
+                        self._closed = True
+                        self._wake.set()
+                        return
+                    log.exception("xDS pass failed on stream %s (node %s)", self.stream_id, self.node_id)
+        finally:
+            self._flushing = False
+
+    async def _pass(self) -> None:
         """Send, in send order, every response some requested type is due."""
-        assert self.node_id is not None
-        for type_url in ordered(self.types):
-            published = self.cache.published(self.node_id)
+        assert self.node_id is not None and self._context is not None
+        published = self.cache.published(self.node_id)
+        for type_url in self._order:
             if published is None:
                 return  # no snapshot yet: the proxy waits; set_snapshot wakes us
             state = self.types[type_url]
@@ -196,15 +224,17 @@ class Session:
             if plan is None:
                 continue
             message = self.commit(state, plan, published)
-            await context.write(message)
+            await self._context.write(message)
+            published = self.cache.published(self.node_id)  # it may have changed meanwhile
 
     def due(self, state: TypeState, snapshot: Snapshot) -> Any | None:
-        """``plan``, skipped when provably nothing changed since it last found nothing to send."""
-        if state.quiet_for is snapshot and not state.first and not state.force:
+        """``plan``, skipped when provably nothing changed since it last found nothing to send:
+        same subscription, nothing sent since, and the same resources of the type (type hash)."""
+        resources = snapshot.type_hash(state.type_url)
+        if state.quiet_hash == resources and not state.first and not state.force:
             return None
         plan = self.plan(state, snapshot)
-        if plan is None and not state.retaining:
-            state.quiet_for = snapshot
+        state.quiet_hash = resources if plan is None and not state.retaining else None
         return plan
 
     # -- protocol hooks --------------------------------------------------------------------------
@@ -229,6 +259,7 @@ class Session:
         state = self.types.get(type_url)
         if state is None:
             state = self.types[type_url] = TypeState(type_url)
+            self._order = ordered(self.types)
         return state
 
     def target(self, type_url: str, snapshot: Snapshot) -> Target:
@@ -249,20 +280,21 @@ class Session:
             gone = [name for name in has if name not in entries and state.subscribed(name)]
             if gone and not all(self.settled(other, snapshot) for other in waits_for):
                 retained = {name: has[name] for name in gone}
-        state.retaining = bool(retained)
+            state.retaining = bool(gone)
         if entries is everything and not retained:
             return Target(entries, retained, snapshot.version(type_url, self.cache.epoch), True)
         pairs = itertools.chain(((n, e.version) for n, e in entries.items()), retained.items())
         return Target(entries, retained, type_version(self.cache.epoch, pairs), False)
 
     def settled(self, type_url: str, snapshot: Snapshot) -> bool:
-        """True when the proxy has ACKed the current target of ``type_url`` (or never asked for it)."""
+        """True when the proxy accepted the latest response of ``type_url`` and nothing newer is
+        due (or it never asked for the type). A NACK leaves the type unsettled until an ACK."""
         state = self.types.get(type_url)
         if state is None or not state.requested:
             return True
-        if state.inflight is not None:
+        if state.inflight is not None or state.nacked_version is not None:
             return False
-        return self.target(type_url, snapshot).version == state.acked_version
+        return self.due(state, snapshot) is None
 
     def _held(self, type_url: str, published: Published) -> bool:
         for earlier in SEND_WAITS_FOR.get(type_url, ()):
@@ -291,7 +323,8 @@ class Session:
         state.sent_version = version
         state.first = False
         state.force.clear()
-        state.quiet_for = None
+        # What was just sent is the target: until something changes, nothing more is due.
+        state.quiet_hash = None if state.retaining else published.snapshot.type_hash(state.type_url)
         state.sent_origin = max(published.set_at, state.changed_at)
         self.sink.on_send(self.stream_id, state.type_url, version, nonce, time.time())
         self.metrics.pushed(state.label)
@@ -316,7 +349,7 @@ class Session:
 
     def subscription_changed(self, state: TypeState) -> None:
         state.changed_at = time.monotonic()
-        state.quiet_for = None
+        state.quiet_hash = None
 
 
 def legacy_wildcard(type_url: str) -> bool:

@@ -40,7 +40,7 @@ class Entry:
     """One packed resource: its name, content version, ``Any`` and pre-serialized fragments, plus
     ``refs``: the EDS name of an EDS cluster, the RDS names of a listener (empty otherwise)."""
 
-    __slots__ = ("name", "version", "any", "refs", "sotw_fragment", "delta_fragment")
+    __slots__ = ("name", "version", "any", "refs", "sotw_fragment", "_delta_fragment")
 
     def __init__(self, name: str, packed: any_pb2.Any, refs: tuple[str, ...] = ()) -> None:
         self.name = name
@@ -48,9 +48,17 @@ class Entry:
         self.refs = refs
         self.version = hashlib.sha256(packed.value).hexdigest()[:16]
         self.sotw_fragment = discovery_pb2.DiscoveryResponse(resources=[packed]).SerializeToString()
-        self.delta_fragment = discovery_pb2.DeltaDiscoveryResponse(
-            resources=[discovery_pb2.Resource(name=name, version=self.version, resource=packed)]
-        ).SerializeToString()
+        self._delta_fragment: bytes | None = None
+
+    @property
+    def delta_fragment(self) -> bytes:
+        """A DeltaDiscoveryResponse holding this one Resource; built on first use (only delta
+        streams need it; two threads racing here build the same bytes)."""
+        if self._delta_fragment is None:
+            self._delta_fragment = discovery_pb2.DeltaDiscoveryResponse(
+                resources=[discovery_pb2.Resource(name=self.name, version=self.version, resource=self.any)]
+            ).SerializeToString()
+        return self._delta_fragment
 
     def __repr__(self) -> str:
         return f"Entry({self.name!r}, {self.version})"
@@ -65,6 +73,9 @@ def type_hash(pairs: Iterable[tuple[str, str]]) -> str:
 def type_version(epoch: str, pairs: Iterable[tuple[str, str]]) -> str:
     """The wire version of a set of resources: ``<epoch>-<type_hash(pairs)>``."""
     return f"{epoch}-{type_hash(pairs)}"
+
+
+EMPTY_HASH = type_hash(())
 
 
 def sotw_body(type_url: str, version: str, entries: Iterable[Entry]) -> bytes:
@@ -120,11 +131,10 @@ def _own_name(message: Message) -> str | None:
 class Snapshot:
     """Immutable resources per type URL: ``Mapping[type_url, Mapping[name, Message]]``.
 
-    A value may also be a ``google.protobuf.Any`` or an ``Entry`` from ``make_entry`` (shared
-    between snapshots). Raises ``ValueError``
-    when a message's type does not match its type URL or its own name differs from its key.
-    Safe to share between nodes and threads; nothing changes after construction except
-    memoized response bodies.
+    A value may also be a ``google.protobuf.Any``, or an ``Entry`` from ``make_entry`` to share
+    one packed resource between many snapshots. Raises ``ValueError`` when a message's type does
+    not match its type URL or its own name differs from its key. Safe to share between nodes
+    and threads; nothing changes after construction except memoized response bodies.
     """
 
     def __init__(self, resources: Mapping[str, Mapping[str, Message | Entry]]) -> None:
@@ -167,7 +177,7 @@ class Snapshot:
 
     def type_hash(self, type_url: str) -> str:
         """The epoch-free part of a type's version (a hash of the sorted name:version pairs)."""
-        return self._hashes.get(type_url) or type_hash(())
+        return self._hashes.get(type_url, EMPTY_HASH)
 
     def version(self, type_url: str, epoch: str) -> str:
         """The wire version of the whole type: ``<epoch>-<type_hash>``."""
@@ -210,7 +220,6 @@ class Snapshot:
     def __repr__(self) -> str:
         counts = ", ".join(f"{t.rsplit('.', 1)[-1]}={len(e)}" for t, e in self._entries.items())
         return f"Snapshot({counts})"
-
 
 
 def _eds_refs(name: str, message: Message) -> tuple[str, ...]:

@@ -64,7 +64,14 @@ class SotwSession(Session):
         return _Versions(state.sent)
 
     def plan(self, state: TypeState, snapshot: Snapshot) -> Target | None:
+        if not state.wildcard and not state.names:
+            return None  # unsubscribed from everything: Envoy would not even ACK a response
         target = self.target(state.type_url, snapshot)
+        if not target.entries and not target.retained and not state.wildcard and not state.first:
+            # SotW cannot delete an EDS/RDS resource, and the usual reason for the empty set is
+            # that Envoy is about to unsubscribe (its listener or cluster went away); an answer
+            # then crosses that request and Envoy, with no watch left, never ACKs it.
+            return None
         forced = any(name in target.entries for name in state.force)
         if state.first or forced:
             return target
@@ -75,15 +82,14 @@ class SotwSession(Session):
     def commit(self, state: TypeState, plan: Target, published: Published) -> bytes:
         snapshot = published.snapshot
         type_url = state.type_url
+        sent: Mapping[str, Entry]
         if plan.whole:
-            version, body = snapshot.sotw_body(type_url, self.cache.epoch)
-            sent: dict[str, Entry] | Any = plan.entries
+            version, body = snapshot.sotw_body(type_url, self.cache.epoch)  # shared by all streams
+            sent = plan.entries
         else:
             version = plan.version
-            sent = dict(plan.entries)
-            for name in plan.retained:
-                sent[name] = state.sent[name]
-            sent = dict(sorted(sent.items()))
+            merged = {**plan.entries, **{name: state.sent[name] for name in plan.retained}}
+            sent = dict(sorted(merged.items()))
             body = sotw_body(type_url, version, sent.values())
         if type_url == CLUSTER:
             previous = state.sent

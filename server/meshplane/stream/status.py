@@ -173,7 +173,9 @@ class MemoryStatusSink:
 
     def node(self, node_id: str) -> list[dict[str, Any]]:
         """The connected streams of one node as plain dicts (usually one)."""
-        return [stream for stream in self.snapshot() if stream["node_id"] == node_id]
+        with self._lock:
+            streams = [s for s in self._streams.values() if s.node_id == node_id]
+            return [stream.as_dict() for stream in sorted(streams, key=lambda s: s.stream_id)]
 
     def _type(self, stream_id: int, type_url: str) -> TypeStatus | None:
         stream = self._streams.get(stream_id)
