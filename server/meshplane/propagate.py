@@ -22,6 +22,7 @@ from typing import Any
 
 from envoy.config.core.v3 import base_pb2
 from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
 from prometheus_client import generate_latest
 
 from meshplane.config import Config
@@ -29,7 +30,7 @@ from meshplane.store import ResourceStore
 from meshplane.store.proxies import ProxyStore, StreamRow
 from meshplane.stream.cache import SnapshotCache, node_metadata
 from meshplane.stream.metrics import XdsMetrics
-from meshplane.stream.snapshot import Snapshot
+from meshplane.stream.snapshot import Entry, Snapshot, make_entry
 from meshplane.stream.status import MemoryStatusSink
 from meshplane.stream.types import short_name
 from meshplane.translate import LocalOverrides, MeshState, ProxyConfig, ProxyRef, Translator, proxy_dependencies
@@ -227,6 +228,9 @@ class Propagator:
     def _rebuild(self, node_ids: Iterable[str]) -> None:
         translators: dict[str, Translator] = {}
         snapshots: dict[str, Snapshot] = {}
+        # A translator hands the same message object to every proxy that shares a resource:
+        # pack and hash it once per pass, not once per proxy (the fan-out's main cost).
+        entries: dict[int, tuple[Message, Entry]] = {}
         for node_id in node_ids:
             proxy = self._proxies[node_id]
             if proxy.ref is None:
@@ -244,7 +248,10 @@ class Propagator:
                 proxy.deps = proxy_dependencies(state, proxy.ref) if state is not None else frozenset(
                     {("mesh", mesh), (proxy.ref.kind, proxy.ref.name)})
             proxy.diagnostics = config.diagnostics
-            snapshots[node_id] = Snapshot(config.resources)
+            snapshots[node_id] = Snapshot({
+                url: {name: _entry(entries, url, name, msg) for name, msg in resources.items()}
+                for url, resources in config.resources.items()
+            })
             self._configs_to_save[node_id] = config
         if snapshots:
             self.cache.set_snapshots(snapshots)
@@ -252,7 +259,11 @@ class Propagator:
     # -- status for the REST side ---------------------------------------------------------------
 
     def flush_status(self) -> None:
-        """Write changed stream status, newly published configs and metrics to the database."""
+        """Write changed stream status, newly published configs and metrics to the database.
+
+        Configs go in the same transaction as the status, so a proxy shown SYNCED always has the
+        config it synced to readable at /meshplane/v1/proxies/<id>/config.
+        """
         live, gone = self.status.take_dirty()
         with self._lock:
             configs, self._configs_to_save = self._configs_to_save, {}
@@ -295,6 +306,16 @@ class Propagator:
             types=types,
             diagnostics=list(proxy.diagnostics) if proxy is not None else [],
         )
+
+
+def _entry(memo: dict[int, tuple[Message, Entry]], type_url: str, name: str, message: Message) -> Entry:
+    """The packed Entry of ``message``, made once per rebuild pass (keyed by identity; the memo keeps
+    the message alive so its id cannot be reused within the pass)."""
+    hit = memo.get(id(message))
+    if hit is None or hit[1].name != name:
+        hit = (message, make_entry(type_url, name, message))
+        memo[id(message)] = hit
+    return hit[1]
 
 
 def render_config(config: ProxyConfig, memo: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:

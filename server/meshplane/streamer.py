@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -57,6 +58,11 @@ def run(config: Config) -> None:
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     streamer = Streamer(config)
     port = streamer.start()
+    # Thousands of long-lived streams make every full collection walk a large, stable heap
+    # (150-200 ms each at 2,000 streams, the fan-out's p99 outliers): move what exists now out
+    # of the collector's view and collect the young generation less often.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     host = config.xds_listen.rpartition(":")[0]
     # Tests and scripts read this line to learn the port when --xds-listen asks for port 0.
     print(f"meshplane xDS listening on {host}:{port}", file=sys.stderr, flush=True)
