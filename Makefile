@@ -30,6 +30,8 @@ spec: install
 
 bench: install
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/translate.py
+	$(BIN)/python bench/xds_fanout.py
 	$(BIN)/python bench/xds_convergence.py
 	$(BIN)/python bench/terraform.py
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import http.client
 import json
@@ -358,6 +359,8 @@ class Result:
     samples: list[str] = field(default_factory=list)  # the first non-2xx answers
     cpu_us: float = 0.0  # server CPU time (user + system, all its processes) per answered request
     wrk_cpu_us: float = 0.0  # wrk's CPU time per answered request
+    foreign: float = 0.0  # share of the machine's CPU other processes used during the run
+    stolen: float = 0.0  # share of the machine's CPU the hypervisor withheld (steal time) during the run
     rates: list[float] = field(default_factory=list)  # every repeat's rate, in order
     p99s: list[float] = field(default_factory=list)  # every repeat's p99
 
@@ -501,14 +504,51 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> tuple[float, float, float]:
+    """(busy, stolen, total) CPU seconds of this machine so far, from /proc/stat.
+
+    ``stolen`` is the hypervisor's steal time: CPU this VM was ready to use and did not get.
+    """
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, steal = values[3] + values[4], values[7]  # idle + iowait; steal
+    total = sum(values[:8])  # guest time is already counted in user
+    tick = os.sysconf("SC_CLK_TCK")
+    return (total - idle - steal) / tick, steal / tick, total / tick
+
+
+def wait_quiet(max_wait: float, threshold: float = 0.15) -> None:
+    """Wait (up to ``max_wait`` s) until other processes and the hypervisor take under ``threshold``.
+
+    The machine is shared: a run that starts while something else is busy measures the other
+    thing too. Nothing of ours runs between two runs, so what is busy here is someone else's.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy0, stolen0, total0 = machine_cpu()
+        time.sleep(1.0)
+        busy1, stolen1, total1 = machine_cpu()
+        share = ((busy1 - busy0) + (stolen1 - stolen0)) / max(1e-9, total1 - total0)
+        if share < threshold or time.monotonic() >= deadline:
+            return
+        time.sleep(2.0)
+
+
 def measured(wrk: str, url: str, script: Path, args: argparse.Namespace, label: str, scenario: str,
              root: int) -> Result:
-    """One wrk run, with the server's CPU time (its process and children) per answered request."""
+    """One wrk run, with the server's CPU time (its process and children) per answered request, and
+    the share of the machine's CPU that other processes took meanwhile."""
+    if args.max_wait > 0:
+        wait_quiet(args.max_wait)
     pids = [root, *worker_pids(root)]
-    before = cpu_seconds(pids)
+    before, (busy0, stolen0, total0) = cpu_seconds(pids), machine_cpu()
     result = run_wrk(wrk, url, script, args.duration, args.threads, args.connections, label, scenario)
+    server, (busy1, stolen1, total1) = cpu_seconds(pids) - before, machine_cpu()
+    span = max(1e-9, total1 - total0)
+    result.stolen = (stolen1 - stolen0) / span
     if result.requests:
-        result.cpu_us = 1e6 * (cpu_seconds(pids) - before) / result.requests
+        result.cpu_us = 1e6 * server / result.requests
+        wrk_cpu = result.wrk_cpu_us * result.requests / 1e6
+        result.foreign = max(0.0, (busy1 - busy0) - server - wrk_cpu) / span
     return result
 
 
@@ -527,41 +567,52 @@ def best(runs: list[Result]) -> Result:
 
 def log(label: str, scenario: str, r: Result) -> None:
     print(f"[{label}] {scenario:14s} {r.rate:8,.0f} req/s  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:7.2f} ms  "
-          f"server {r.cpu_us:5.0f} us/req  wrk {r.wrk_cpu_us:4.0f} us/req  {r.statuses}"
+          f"server {r.cpu_us:5.0f} us/req  wrk {r.wrk_cpu_us:4.0f} us/req  others {100 * r.foreign:3.0f}%  "
+          f"steal {100 * r.stolen:3.0f}%  {r.statuses}"
           + ("  (pool exhausted)" if r.exhausted else ""), file=sys.stderr, flush=True)
     for sample in r.samples:
         print(f"[{label}] {scenario} non-2xx: {sample}", file=sys.stderr)
 
 
-def bench_target(wrk: str, label: str, url: str, root: int, tmp: Path, args: argparse.Namespace) -> list[Result]:
-    """Seed ``url``, warm it up, then run the sequence ``args.repeat`` times; the best of each scenario.
+@dataclass
+class Target:
+    """A running server under test and its per-target run state."""
 
-    Order matters: create fills the pool of names that mix and then delete remove.
-    """
-    t0 = time.monotonic()
-    seed(url, args.nodes)
-    print(f"[{label}] seeded {args.nodes} nodes in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+    label: str
+    url: str
+    root: int  # the pid whose process tree is the server
+    scenarios: tuple[str, ...]
+    runs: dict[str, list[Result]] = field(default_factory=lambda: collections.defaultdict(list))
+    pool_run: str = ""  # the create run whose names mix and delete remove
+    pool: dict[int, int] = field(default_factory=dict)  # wrk thread id -> last name usable
+    pool_start: dict[int, int] = field(default_factory=dict)  # wrk thread id -> last name the mix deleted
+
+
+def prepare(wrk: str, target: Target, tmp: Path, args: argparse.Namespace) -> None:
+    """Seed (App Mesh targets) and warm up ``target``."""
+    if "list" in target.scenarios:
+        t0 = time.monotonic()
+        seed(target.url, args.nodes)
+        print(f"[{target.label}] seeded {args.nodes} nodes in {time.monotonic() - t0:.1f}s", file=sys.stderr)
     warm = write_script(tmp, "describe", "warm", args.nodes, args.threads, args.connections)
-    run_wrk(wrk, url, warm, 1, args.threads, args.connections, label, "warm-up")
-    runs: dict[str, list[Result]] = collections.defaultdict(list)
-    for rep in range(args.repeat):
-        pool: dict[int, int] = {}
-        pool_start: dict[int, int] = {}
-        pool_run = ""
-        for scenario in ("describe", "list", "update", "create", "mix", "delete"):
-            run = f"{scenario[:1]}{rep}"
-            script = write_script(tmp, scenario, run, args.nodes, args.threads, args.connections,
-                                  pool_run, pool, pool_start)
-            result = measured(wrk, url, script, args, label, scenario, root)
-            if scenario == "create":
-                # Leave out each thread's last names: their creates may have been in flight when wrk stopped.
-                tail = args.connections // args.threads + 1
-                pool_run, pool = run, {tid: max(0, n - tail) for tid, n in result.counters.items()}
-            if scenario == "mix":
-                pool_start = result.deleted
-            runs[scenario].append(result)
-            log(label, scenario, result)
-    return [best(runs[s]) for s in OPS]
+    run_wrk(wrk, target.url, warm, 1, args.threads, args.connections, target.label, "warm-up")
+
+
+def run_scenario(wrk: str, target: Target, scenario: str, rep: int, tmp: Path, args: argparse.Namespace) -> None:
+    """One run of ``scenario`` against ``target``; create fills the pool that mix and then delete use."""
+    run = f"{scenario[:1]}{rep}"  # names and clientTokens: unique per server (each has its own database)
+    script = write_script(tmp, scenario, run, args.nodes, args.threads, args.connections,
+                          target.pool_run, target.pool, target.pool_start)
+    result = measured(wrk, target.url, script, args, target.label, scenario, target.root)
+    if scenario == "create":
+        # Leave out each thread's last names: their creates may have been in flight when wrk stopped.
+        tail = args.connections // args.threads + 1
+        target.pool_run, target.pool = run, {tid: max(0, n - tail) for tid, n in result.counters.items()}
+        target.pool_start = {}
+    if scenario == "mix":
+        target.pool_start = result.deleted
+    target.runs[scenario].append(result)
+    log(target.label, scenario, result)
 
 
 # -- profiling ---------------------------------------------------------------------------------------
@@ -703,6 +754,10 @@ def report(results: list[Result], paced: Result | None, half: float, noop: dict[
             f"{paced.p50_ms:.2f} ms, p99 {statistics.median(paced.p99s):.2f} ms (median of runs: {p99s}), "
             f"max {paced.max_ms:.1f} ms, non-2xx {paced.non_2xx}"
         )
+    others = {f"{r.target}/{r.scenario}": f"{100 * r.foreign:.0f}% + {100 * r.stolen:.0f}%"
+              for r in [*results, *noop.values(), *([paced] if paced else [])]}
+    lines.append("* CPU share other processes + the hypervisor (steal) took during the runs kept (the "
+                 f"machine is shared): {others}")
     wrk_cpu = {r.scenario: round(r.wrk_cpu_us) for r in results if r.target == mp}
     lines.append(f"* wrk's own CPU µs per request (meshplane NORMAL runs): {wrk_cpu}")
     mix = by.get((mp, "mix"))
@@ -750,6 +805,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="meshplane and no-op gunicorn workers (default 2)")
     parser.add_argument("--server-threads", type=int, default=8, help="threads per worker (default 8)")
     parser.add_argument("--skip-moto", action="store_true", help="do not run moto")
+    parser.add_argument("--max-wait", type=float, default=60.0,
+                        help="before each run, wait up to S seconds for other processes to go quiet (default 60; 0: never)")
     parser.add_argument("--profile", metavar="DIR", help="also profile describe and create with py-spy into DIR")
     parser.add_argument("--json", metavar="PATH", help="write every figure to PATH")
     args = parser.parse_args()
@@ -765,51 +822,56 @@ def main() -> None:
     paced: Result | None = None
     half = 0.0
     profiles = ""
-    with tempfile.TemporaryDirectory(prefix="meshplane-bench-api-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="meshplane-bench-api-") as tmp_name, \
+            contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
+        # Every server runs from the start (idle ones cost nothing) and the runs interleave target by
+        # target, scenario by scenario: a comparison is made minutes apart at most, never across a
+        # change of weather on this shared machine.
+        targets: list[Target] = []
+        servers: dict[str, MeshplaneServer] = {}
         for sync in ("NORMAL",) if args.quick else ("NORMAL", "FULL"):
             label = f"meshplane {sync}"
             server = start_meshplane(tmp, sync.lower(), sync, args.workers, args.server_threads)
-            try:
-                _wait_ready(server.endpoint, "/healthz")
-                results += bench_target(wrk, label, server.endpoint, server.pid, tmp, args)
-                if sync == "NORMAL":
-                    peak = next(r for r in results if r.target == label and r.scenario == "describe")
-                    half = peak.rate / 2
-                    runs = []
-                    for rep in range(args.repeat):
-                        script = write_script(tmp, "paced", f"p{rep}", args.nodes, args.threads,
-                                              args.connections, rate=half)
-                        runs.append(measured(wrk, server.endpoint, script, args, label, "describe paced",
-                                             server.pid))
-                        log(label, f"paced {half:,.0f}/s", runs[-1])
-                    paced = best(runs)
-                    if args.profile:
-                        pdir = Path(args.profile)
-                        pdir.mkdir(parents=True, exist_ok=True)
-                        for scenario in ("describe", "create"):
-                            profiles += profile(wrk, server, pdir, tmp, scenario, args)
-            finally:
-                server.stop()
+            stack.callback(server.stop)
+            _wait_ready(server.endpoint, "/healthz")
+            servers[label] = server
+            targets.append(Target(label, server.endpoint, server.pid, OPS))
         if not args.skip_moto:
             proc, url = start_moto(tmp)
-            try:
-                results += bench_target(wrk, "moto", url, proc.pid, tmp, args)
-            finally:
-                proc.stop()
+            stack.callback(proc.stop)
+            targets.append(Target("moto", url, proc.pid, OPS))
         if not args.quick:
             proc, url = start_noop(tmp, args.workers, args.server_threads)
-            try:
-                for scenario in ("describe", "create"):
-                    runs = []
-                    for rep in range(args.repeat):
-                        script = write_script(tmp, scenario, f"n{scenario[:1]}{rep}", args.nodes, args.threads,
-                                              args.connections)
-                        runs.append(measured(wrk, url, script, args, "no-op", scenario, proc.pid))
-                        log("no-op", scenario, runs[-1])
-                    noop[scenario] = best(runs)
-            finally:
-                proc.stop()
+            stack.callback(proc.stop)
+            targets.append(Target("no-op", url, proc.pid, ("describe", "create")))
+        for target in targets:
+            prepare(wrk, target, tmp, args)
+        for rep in range(args.repeat):
+            for scenario in ("describe", "list", "update", "create", "mix", "delete"):
+                for target in targets:
+                    if scenario in target.scenarios:
+                        run_scenario(wrk, target, scenario, rep, tmp, args)
+        for target in targets:
+            best_runs = {scenario: best(target.runs[scenario]) for scenario in target.scenarios}
+            if target.label == "no-op":
+                noop = best_runs
+            else:
+                results += [best_runs[scenario] for scenario in OPS]
+        label = "meshplane NORMAL"
+        server = servers[label]
+        half = next(r for r in results if r.target == label and r.scenario == "describe").rate / 2
+        runs = []
+        for rep in range(args.repeat):
+            script = write_script(tmp, "paced", f"p{rep}", args.nodes, args.threads, args.connections, rate=half)
+            runs.append(measured(wrk, server.endpoint, script, args, label, "describe paced", server.pid))
+            log(label, f"paced {half:,.0f}/s", runs[-1])
+        paced = best(runs)
+        if args.profile:
+            pdir = Path(args.profile)
+            pdir.mkdir(parents=True, exist_ok=True)
+            for scenario in ("describe", "create"):
+                profiles += profile(wrk, server, pdir, tmp, scenario, args)
     args.load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     print(report(results, paced, half, noop, args, profiles))
     if args.json:

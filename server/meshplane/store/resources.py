@@ -240,6 +240,10 @@ class ResourceStore:
         self._check_backends(spec)
         resource_key = f"{mesh}/{parent}/{name}"
         operation = "Create" + kind.label
+        # Prepared before the transaction: the database's single write lock is held for less time.
+        arn = self.arn(kind, mesh, parent, name)
+        owner = self.config.account_id
+        uid, spec_text, wire_text = str(uuid.uuid4()), _dumps(spec), _dumps(wire)
 
         def txn(conn: sqlite3.Connection) -> Written:
             replay = self._replay(conn, operation, resource_key, client_token, request_hash)
@@ -251,9 +255,6 @@ class ResourceStore:
                     check_parent(parent_spec)
             self._check_quota(conn, kind, mesh, parent)
             now = _now()
-            arn = self.arn(kind, mesh, parent, name)
-            owner = self.config.account_id
-            uid, spec_text, wire_text = str(uuid.uuid4()), _dumps(spec), _dumps(wire)
             try:
                 cur = conn.execute(
                     "INSERT INTO resources (mesh, kind, parent, name, arn, uid, version, created_at, "
@@ -302,6 +303,9 @@ class ResourceStore:
             self._check_backends(spec)
         resource_key = f"{mesh}/{parent}/{name}"
         operation = "Update" + kind.label
+        # Prepared before the transaction: the database's single write lock is held for less time.
+        spec_text = None if spec is None else _dumps(spec)
+        wire_text = None if wire is None else _dumps(wire)
 
         def txn(conn: sqlite3.Connection) -> Written:
             replay = self._replay(conn, operation, resource_key, client_token, request_hash)
@@ -312,8 +316,8 @@ class ResourceStore:
                 parent_spec = self._require_parents(conn, kind, mesh, parent)
                 if parent_spec is not None:
                     check_parent(parent_spec)
-            new_spec = current.spec if spec is None else _dumps(spec)
-            new_wire = current.wire if wire is None else _dumps(wire)
+            new_spec = current.spec if spec_text is None else spec_text
+            new_wire = current.wire if wire_text is None else wire_text
             updated_at = max(_now(), current.updated_at)
             conn.execute(
                 "UPDATE resources SET version=version+1, updated_at=?, spec=?, wire=? WHERE id=?",
