@@ -1,7 +1,8 @@
 """Benchmark: the REST API under wrk, meshplane against moto's server in the same run.
 
     .venv/bin/python bench/api.py [--duration S] [--quick] [--repeat N] [--threads T] [--connections C]
-                                  [--workers N] [--server-threads N] [--skip-moto] [--profile DIR] [--json PATH]
+                                  [--workers N] [--server-threads N] [--skip-moto] [--max-wait S]
+                                  [--profile DIR] [--json PATH]
 
 The load generator is wrk (C, one event loop per thread), not boto3, whose client-side cost would hide
 the server's; the script installs the Debian package when it is missing and we are root. Lua scripts
@@ -19,15 +20,20 @@ implement (moto has no virtual services):
 Every response status is counted in the Lua ``response()`` hook; non-2xx counts (with the first few
 bodies) are reported per run, and a run's rate counts answered requests of any status.
 
-Targets, one after the other, each on a fresh database / process (only one server runs at a time):
-meshplane ``--synchronous NORMAL`` (the default: a 200 survives any crash of meshplane), meshplane
-``--synchronous FULL`` (an fsync per commit: a 200 survives power loss), ``moto_server``, and a no-op
-Flask app on meshplane's gunicorn gthread setup (bench/noop_app.py), the ceiling. Describe is then
-paced at half meshplane's measured peak for its p99 latency: wrk's ``delay()`` hook hands out send
-slots at a constant rate (Debian has no wrk2). wrk measures a request's latency from the moment it is
-written, so a server that falls behind the schedule shows as a lower achieved rate, which is reported.
-The server's CPU time per request (from /proc, all its processes) and wrk's are reported too: on a
-shared 2-core machine they move much less than throughput when something else is running.
+Targets, each on its own fresh database / process: meshplane ``--synchronous NORMAL`` (the default:
+a 200 survives any crash of meshplane), meshplane ``--synchronous FULL`` (an fsync per commit: a 200
+survives power loss), ``moto_server``, and a no-op Flask app on meshplane's gunicorn gthread setup
+(bench/noop_app.py), the ceiling. All of them are started first (idle, they cost nothing); the runs
+then interleave, scenario by scenario, target by target, ``--repeat`` times, and the best run of each
+is kept (the range is shown): on a shared machine, a comparison is never made across a change of
+load. Before each run the script waits (up to ``--max-wait`` s) until other processes and the
+hypervisor (steal time) leave the CPUs alone, and it reports what they took during the run anyway.
+
+Describe is then paced at half meshplane's measured peak for its p99 latency: wrk's ``delay()`` hook
+hands out send slots at a constant rate (Debian has no wrk2). wrk measures a request's latency from
+the moment it is written, so a server that falls behind the schedule shows as a lower achieved rate,
+which is reported. The server's CPU time per request (from /proc, all its processes) and wrk's are
+reported too.
 
 ``--profile DIR`` adds py-spy runs (``pip install py-spy``) of meshplane's workers under describe and
 create. wrk runs with few threads and nothing is pinned; all traffic goes to 127.0.0.1.
