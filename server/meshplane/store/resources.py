@@ -430,10 +430,6 @@ class ResourceStore:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _fetch(self, conn: sqlite3.Connection, rid: int) -> Record:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM resources WHERE id=?", (rid,)).fetchone()
-        return Record.from_row(row)
-
     def _get_in(self, conn: sqlite3.Connection, kind: Kind, mesh: str, parent: str, name: str) -> Record:
         row = conn.execute(
             f"SELECT {_COLUMNS} FROM resources WHERE mesh=? AND kind=? AND parent=? AND name=?",
