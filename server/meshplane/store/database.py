@@ -10,10 +10,36 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import sqlite_utils
 
+from meshplane.errors import ServiceUnavailableException
 from meshplane.store.migrations import migrations
+
+T = TypeVar("T")
+
+
+def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction on ``conn``: commit, or roll back on any error.
+
+    The only place meshplane opens a write transaction.
+    :raises ServiceUnavailableException: the database stayed locked past the busy timeout.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise ServiceUnavailableException("The database is busy; retry the request") from exc
+        raise
+    return result
 
 
 def connect(path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> sqlite3.Connection:

@@ -7,12 +7,13 @@ flush (these rows are not revisions: they describe proxies, not the mesh).
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshplane.store.database import ConnectionPool
+from meshplane.store.database import ConnectionPool, transaction
 
 
 @dataclass(frozen=True)
@@ -43,15 +44,11 @@ class ProxyStore:
         self.pool = pool
 
     def _write(self, statements: Iterable[tuple[str, Iterable[tuple[Any, ...]]]]) -> None:
-        conn = self.pool.get()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        def run(conn: sqlite3.Connection) -> None:
             for sql, rows in statements:
                 conn.executemany(sql, rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+
+        transaction(self.pool.get(), run)
 
     def reset(self, info: Mapping[str, str]) -> None:
         """At xDS start: every stream of a previous run is gone; record this run's facts (listen address)."""

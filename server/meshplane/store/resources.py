@@ -32,7 +32,7 @@ from meshplane.errors import (
     TooManyTagsException,
 )
 from meshplane.kinds import Kind
-from meshplane.store.database import ConnectionPool
+from meshplane.store.database import ConnectionPool, transaction
 from meshplane.store.references import mentions, references
 
 T = TypeVar("T")
@@ -133,22 +133,7 @@ class ResourceStore:
         if not self._write_lock.acquire(timeout=self.config.busy_timeout_ms / 1000):
             raise ServiceUnavailableException("The database is busy; retry the request")
         try:
-            conn = self.pool.get()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
-                    raise ServiceUnavailableException("The database is busy; retry the request") from exc
-                raise
-            try:
-                result = fn(conn)
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
-                    raise ServiceUnavailableException("The database is busy; retry the request") from exc
-                raise
-            return result
+            return transaction(self.pool.get(), fn)
         finally:
             self._write_lock.release()
 
@@ -616,10 +601,6 @@ def _dumps(value: Any) -> str:
 
 def _now() -> float:
     return round(time.time(), 3)
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _scope_hash(*parts: str) -> str:
