@@ -22,7 +22,7 @@ bodies) are reported per run, and a run's rate counts answered requests of any s
 
 Targets, each on its own fresh database / process: meshplane ``--synchronous NORMAL`` (the default:
 a 200 survives any crash of meshplane), meshplane ``--synchronous FULL`` (an fsync per commit: a 200
-survives power loss), ``moto_server``, and a no-op Flask app on meshplane's gunicorn gthread setup
+survives power loss), ``moto_server``, and a no-op Flask app on meshplane's own Granian setup
 (bench/noop_app.py), the ceiling. All of them are started first (idle, they cost nothing); the runs
 then interleave, scenario by scenario, target by target, ``--repeat`` times, and the best run of each
 is kept (the range is shown): on a shared machine, a comparison is never made across a change of
@@ -435,7 +435,7 @@ def seed(url: str, n_read: int) -> None:
 
 
 def worker_pids(master: int) -> list[int]:
-    """The gunicorn workers (children) of ``master``."""
+    """The API worker processes (children) of ``master``."""
     try:
         text = Path(f"/proc/{master}/task/{master}/children").read_text()
     except OSError:
@@ -465,13 +465,12 @@ def start_moto(tmp: Path) -> tuple[Process, str]:
 
 
 def start_noop(tmp: Path, workers: int, threads: int) -> tuple[Process, str]:
-    """bench/noop_app.py on gunicorn with meshplane's settings (gthread, workers, threads, keep-alive 30)."""
-    argv = [str(BIN / "gunicorn"), "--worker-class", "gthread", "--workers", str(workers),
-            "--threads", str(threads), "--keep-alive", "30", "--bind", "127.0.0.1:0",
-            "--chdir", str(ROOT / "bench"), "--log-level", "info", "noop_app:create_app()"]
+    """bench/noop_app.py on meshplane's own WSGI server code, with the same workers and threads."""
+    argv = [str(BIN / "python"), str(ROOT / "bench" / "noop_app.py"), "--listen", "127.0.0.1:0",
+            "--workers", str(workers), "--threads", str(threads)]
     proc = Process(argv, tmp / "noop.log")
     try:
-        url = proc.wait_for_line(r"Listening at: (http://127\.0\.0\.1:\d+)").group(1)
+        url = proc.wait_for_line(r"no-op API listening on (http://127\.0\.0\.1:\d+)").group(1)
         _wait_ready(url, f"{PREFIX}/meshes/x/virtualNodes/y")
     except BaseException:
         proc.stop()
@@ -715,7 +714,7 @@ def report(results: list[Result], paced: Result | None, half: float, noop: dict[
     best_of = f"best of {args.repeat} runs (range)" if args.repeat > 1 else "one run each"
     lines = [
         f"wrk -t{args.threads} -c{args.connections}, {args.duration:g} s per run, {best_of}; meshplane and "
-        f"no-op: gunicorn gthread --workers {args.workers} --threads {args.server_threads}; "
+        f"no-op: Granian (meshplane.serve.run_wsgi) --workers {args.workers} --threads {args.server_threads}; "
         f"{os.cpu_count()} CPUs shared by server and wrk; load average before/after: "
         f"{args.load_before} / {args.load_after}",
         "",
@@ -749,7 +748,7 @@ def report(results: list[Result], paced: Result | None, half: float, noop: dict[
         n, m = noop.get(scenario), by.get((mp, scenario))
         if n and m:
             lines.append(
-                f"* no-op Flask route ({op}) on the same gunicorn setup: {n.rate:,.0f}{_spread(n)} req/s, "
+                f"* no-op Flask route ({op}) on the same Granian setup: {n.rate:,.0f}{_spread(n)} req/s, "
                 f"{n.cpu_us:,.0f} server CPU µs/req, non-2xx {n.non_2xx}; meshplane {scenario} reaches "
                 f"{100 * m.rate / n.rate:.0f}% of its throughput ({100 * n.cpu_us / m.cpu_us:.0f}% by CPU per request)"
             )
@@ -808,7 +807,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--nodes", type=int, default=500, help="size of the pre-created read set (default 500)")
-    parser.add_argument("--workers", type=int, default=2, help="meshplane and no-op gunicorn workers (default 2)")
+    parser.add_argument("--workers", type=int, default=2, help="meshplane and no-op API workers (default 2)")
     parser.add_argument("--server-threads", type=int, default=8, help="threads per worker (default 8)")
     parser.add_argument("--skip-moto", action="store_true", help="do not run moto")
     parser.add_argument("--max-wait", type=float, default=60.0,

@@ -1,14 +1,16 @@
-"""A no-op Flask app: the ceiling for bench/api.py (same Flask, same gunicorn gthread setup, no work).
+"""A no-op Flask app: the ceiling for bench/api.py (same Flask, same WSGI server setup, no work).
 
 It answers the two URL shapes the benchmark drives hardest with a constant body the size of a
-DescribeVirtualNode answer, so "share of no-op" compares meshplane with the cost of Flask + gunicorn
-alone. Start it the way bench/api.py does:
+DescribeVirtualNode answer, so "share of no-op" compares meshplane with the cost of Flask + Granian
+alone. It runs on meshplane's own server code (``meshplane.serve.run_wsgi``); start it the way
+bench/api.py does:
 
-    .venv/bin/gunicorn --worker-class gthread --workers 2 --threads 8 --keep-alive 30 \
-        --bind 127.0.0.1:0 --chdir bench 'noop_app:create_app()'
+    .venv/bin/python bench/noop_app.py --listen 127.0.0.1:0 --workers 2 --threads 8
 """
 
 from __future__ import annotations
+
+import argparse
 
 from flask import Flask, Response, request
 
@@ -31,9 +33,28 @@ def create_app() -> Flask:
     def describe(mesh: str, name: str) -> Response:
         return Response(BODY, mimetype="application/json")
 
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("ok")
+
     @app.put("/v20190125/meshes/<mesh>/virtualNodes")
     def create(mesh: str) -> Response:
         request.get_data()  # read the body, as any real handler must
         return Response(BODY, mimetype="application/json")
 
     return app
+
+
+def main() -> None:
+    from meshplane.serve import run_wsgi
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listen", default="127.0.0.1:0")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+    run_wsgi(create_app, args.listen, workers=args.workers, threads=args.threads, banner="no-op API")
+
+
+if __name__ == "__main__":
+    main()

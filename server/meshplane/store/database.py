@@ -8,6 +8,7 @@ loss or kernel crash may lose the last transactions committed before the WAL was
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from meshplane.errors import ServiceUnavailableException
 from meshplane.store.migrations import migrations
 
 T = TypeVar("T")
+
+log = logging.getLogger("meshplane.store")
 
 
 def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -42,12 +45,17 @@ def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T])
     return result
 
 
-def connect(path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> sqlite3.Connection:
+def connect(
+    path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000, autocheckpoint: bool = True
+) -> sqlite3.Connection:
     """Open one connection in autocommit mode (the store issues BEGIN IMMEDIATE itself).
 
     :param path: database file path.
     :param synchronous: ``NORMAL`` or ``FULL``.
     :param busy_timeout_ms: how long a statement waits for a lock before SQLITE_BUSY.
+    :param autocheckpoint: let a commit that grows the WAL past 1,000 pages checkpoint it (with
+        its fsyncs) before returning. A :class:`ConnectionPool` turns this off and checkpoints
+        in a background thread instead, so no request pays for it.
     """
     conn = sqlite3.connect(
         path,
@@ -60,6 +68,10 @@ def connect(path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 50
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     conn.execute("PRAGMA foreign_keys=ON")
+    # After a checkpoint resets the WAL, truncate the file back to this size (bytes).
+    conn.execute("PRAGMA journal_size_limit=67108864")
+    if not autocheckpoint:
+        conn.execute("PRAGMA wal_autocheckpoint=0")
     return conn
 
 
@@ -72,10 +84,19 @@ def migrate(path: str) -> None:
         conn.close()
 
 
+#: How often a pool's background thread checkpoints the WAL (seconds).
+CHECKPOINT_INTERVAL_S = 0.25
+
+
 class ConnectionPool:
     """One connection per thread, opened lazily (sqlite3 connections must not be shared mid-transaction).
 
-    Created after a worker process forks, never before, so no connection crosses a fork.
+    Created after a worker process forks, never before, so no connection crosses a fork. The pool's
+    connections never checkpoint the WAL inside a commit; a daemon thread, started with the first
+    connection and stopped by :meth:`close`, runs ``PRAGMA wal_checkpoint(PASSIVE)`` every
+    ``CHECKPOINT_INTERVAL_S`` on a connection of its own instead (PASSIVE never waits for readers or
+    writers, and a checkpoint with nothing new to copy costs microseconds). Durability does not
+    depend on checkpoints: a commit is in the WAL, which is the database until it is copied back.
     """
 
     def __init__(self, path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> None:
@@ -85,21 +106,45 @@ class ConnectionPool:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
 
     def get(self) -> sqlite3.Connection:
         """This thread's connection."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path, synchronous=self._synchronous, busy_timeout_ms=self._busy_timeout_ms)
+            conn = connect(self.path, synchronous=self._synchronous, busy_timeout_ms=self._busy_timeout_ms,
+                           autocheckpoint=False)
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
+                if self._checkpointer is None:
+                    self._stop.clear()
+                    self._checkpointer = threading.Thread(
+                        target=self._checkpoint_loop, name="meshplane-checkpoint", daemon=True
+                    )
+                    self._checkpointer.start()
         return conn
 
     def close(self) -> None:
-        """Close every connection this pool opened."""
+        """Stop the checkpointer and close every connection this pool opened."""
         with self._lock:
+            self._stop.set()
+            checkpointer, self._checkpointer = self._checkpointer, None
             for conn in self._all:
                 conn.close()
             self._all.clear()
+        if checkpointer is not None and checkpointer is not threading.current_thread():
+            checkpointer.join(timeout=5)
         self._local = threading.local()
+
+    def _checkpoint_loop(self) -> None:
+        conn = connect(self.path, synchronous=self._synchronous, busy_timeout_ms=self._busy_timeout_ms)
+        try:
+            while not self._stop.wait(CHECKPOINT_INTERVAL_S):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # e.g. the file was removed under us; try again later
+                    log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
+        finally:
+            conn.close()

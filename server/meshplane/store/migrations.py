@@ -100,3 +100,31 @@ def m002_proxies(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m003_resource_counts(db: Database) -> None:
+    """Children per (mesh, kind, parent), kept by triggers, so quota checks are one look-up."""
+    db.executescript(
+        """
+        CREATE TABLE resource_counts (
+            mesh TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            parent TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (mesh, kind, parent)
+        ) WITHOUT ROWID;
+        INSERT INTO resource_counts (mesh, kind, parent, n)
+            SELECT mesh, kind, parent, count(*) FROM resources GROUP BY mesh, kind, parent;
+        CREATE TRIGGER resources_counted AFTER INSERT ON resources BEGIN
+            INSERT INTO resource_counts (mesh, kind, parent, n) VALUES (NEW.mesh, NEW.kind, NEW.parent, 1)
+                ON CONFLICT (mesh, kind, parent) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER resources_uncounted AFTER DELETE ON resources BEGIN
+            UPDATE resource_counts SET n = n - 1
+                WHERE mesh = OLD.mesh AND kind = OLD.kind AND parent = OLD.parent;
+            DELETE FROM resource_counts
+                WHERE mesh = OLD.mesh AND kind = OLD.kind AND parent = OLD.parent AND n <= 0;
+        END;
+        """
+    )

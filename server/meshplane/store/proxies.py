@@ -57,14 +57,15 @@ class ProxyStore:
             ("INSERT OR REPLACE INTO xds_info (key, value) VALUES (?, ?)", list(info.items())),
         ])
 
-    def save(self, streams: Iterable[StreamRow], configs: Mapping[str, Any], info: Mapping[str, str]) -> None:
-        """Upsert stream rows, last-published configs and info in one transaction."""
+    def save(self, streams: Iterable[StreamRow], configs: Mapping[str, bytes], info: Mapping[str, str]) -> None:
+        """Upsert stream rows, last-published configs (serialized CSDS ClientConfigs) and info in one
+        transaction."""
         now_rows = [
             (s.stream, s.node_id, s.mesh, s.kind, s.name, s.protocol, s.peer, int(s.connected),
              s.connected_since, s.last_seen, json.dumps(s.types, sort_keys=True), json.dumps(s.diagnostics))
             for s in streams
         ]
-        config_rows = [(node, json.dumps(cfg, sort_keys=True), _now()) for node, cfg in configs.items()]
+        config_rows = [(node, cfg, _now()) for node, cfg in configs.items()]
         self._write([
             ("INSERT OR REPLACE INTO proxy_streams (stream, node_id, mesh, kind, name, protocol, peer, connected, "
              "connected_since, last_seen, types, diagnostics) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", now_rows),
@@ -97,10 +98,13 @@ class ProxyStore:
             for r in rows
         ]
 
-    def config(self, node_id: str) -> Any | None:
-        """The resources last published to ``node_id`` (JSON value), or None."""
+    def config(self, node_id: str) -> bytes | Any | None:
+        """The resources last published to ``node_id``, or None: a serialized CSDS ClientConfig
+        (bytes), or, in a row an earlier meshplane wrote, their JSON value."""
         row = self.pool.get().execute("SELECT config FROM proxy_configs WHERE node_id=?", (node_id,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        return row[0] if isinstance(row[0], bytes) else json.loads(row[0])
 
     def info(self, key: str) -> str | None:
         """A fact the xDS process recorded (``listen``, ``metrics``), or None."""

@@ -41,6 +41,9 @@ log = logging.getLogger("meshplane.store")
 
 MAX_TAGS = 50
 
+#: Seconds between two sweeps of expired clientTokens (per process).
+TOKEN_SWEEP_S = 60.0
+
 _COLUMNS = (
     "id, mesh, kind, parent, name, arn, uid, version, created_at, updated_at, "
     "mesh_owner, resource_owner, spec, wire"
@@ -118,6 +121,7 @@ class ResourceStore:
         # SQLite's busy handler, which polls with sleeps growing to 100 ms (tail latency of
         # concurrent writes); SQLite's lock still orders the processes.
         self._write_lock = threading.Lock()
+        self._next_token_sweep = 0.0
 
     def close(self) -> None:
         """Close this store's connections."""
@@ -229,6 +233,11 @@ class ResourceStore:
         arn = self.arn(kind, mesh, parent, name)
         owner = self.config.account_id
         uid, spec_text, wire_text = str(uuid.uuid4()), _dumps(spec), _dumps(wire)
+        now = _now()
+        # Everything the answer shows is known before the transaction (the row id is not shown), so
+        # the answer is rendered outside it: the database's write lock is held for less time.
+        draft = Record(0, mesh, kind.key, parent, name, arn, uid, 1, now, now, owner, owner, spec_text, wire_text)
+        text = render(draft)
 
         def txn(conn: sqlite3.Connection) -> Written:
             replay = self._replay(conn, operation, resource_key, client_token, request_hash)
@@ -239,7 +248,6 @@ class ResourceStore:
                 if check_parent is not None and parent_spec is not None:
                     check_parent(parent_spec)
             self._check_quota(conn, kind, mesh, parent)
-            now = _now()
             try:
                 cur = conn.execute(
                     "INSERT INTO resources (mesh, kind, parent, name, arn, uid, version, created_at, "
@@ -252,16 +260,15 @@ class ResourceStore:
                     + ("" if kind is kinds.MESH else f" in mesh {mesh}")
                 ) from None
             rid = int(cur.lastrowid or 0)
-            conn.executemany(
-                "INSERT OR REPLACE INTO tags (resource_id, key, value) VALUES (?,?,?)",
-                [(rid, t["key"], t["value"]) for t in tags],
-            )
+            if tags:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO tags (resource_id, key, value) VALUES (?,?,?)",
+                    [(rid, t["key"], t["value"]) for t in tags],
+                )
             self._index_refs(conn, rid, kind, mesh, name, spec)
             # The row as just inserted (no trigger or default changes it): no need to read it back.
-            record = Record(rid, mesh, kind.key, parent, name, arn, uid, 1, now, now, owner, owner,
-                            spec_text, wire_text)
+            record = dataclasses.replace(draft, id=rid)
             self._append_revision(conn, record, "create")
-            text = render(record)  # once: remembered for replays and sent
             self._remember(conn, operation, resource_key, client_token, request_hash, text)
             return Written(record, text)
 
@@ -461,11 +468,11 @@ class ResourceStore:
             (count,) = conn.execute("SELECT count(*) FROM resources WHERE kind='mesh'").fetchone()
             scope = f"account {self.config.account_id}"
         else:
-            # Counting walks the index entry by entry: stop at the limit, all the check needs.
-            (count,) = conn.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM resources WHERE mesh=? AND kind=? AND parent=? LIMIT ?)",
-                (mesh, kind.key, parent, limit),
+            # resource_counts is kept by triggers on resources (migration m003): O(1) at any size.
+            row = conn.execute(
+                "SELECT n FROM resource_counts WHERE mesh=? AND kind=? AND parent=?", (mesh, kind.key, parent)
             ).fetchone()
+            count = row[0] if row else 0
             scope = f"{kinds.BY_KEY[kind.parent].label} {parent}" if kind.parent else f"mesh {mesh}"
         if count >= limit:
             raise LimitExceededException(
@@ -557,10 +564,16 @@ class ResourceStore:
     ) -> str | None:
         if not token:
             return None
-        conn.execute("DELETE FROM client_tokens WHERE ts<?", (_now() - self.config.token_ttl_s,))
+        oldest = _now() - self.config.token_ttl_s
+        if time.monotonic() >= self._next_token_sweep:
+            # Expired tokens are ignored below; deleting them is housekeeping, done at most once
+            # per TOKEN_SWEEP_S per process instead of in every write.
+            self._next_token_sweep = time.monotonic() + TOKEN_SWEEP_S
+            conn.execute("DELETE FROM client_tokens WHERE ts<?", (oldest,))
         row = conn.execute(
-            "SELECT request_hash, response FROM client_tokens WHERE operation=? AND resource=? AND token=?",
-            (operation, resource, token),
+            "SELECT request_hash, response FROM client_tokens "
+            "WHERE operation=? AND resource=? AND token=? AND ts>=?",
+            (operation, resource, token, oldest),
         ).fetchone()
         if row is None:
             return None
@@ -577,8 +590,9 @@ class ResourceStore:
         response: str,
     ) -> None:
         if token:
+            # OR REPLACE: an expired row for the same token may not have been swept yet.
             conn.execute(
-                "INSERT INTO client_tokens (operation, resource, token, request_hash, response, ts) "
+                "INSERT OR REPLACE INTO client_tokens (operation, resource, token, request_hash, response, ts) "
                 "VALUES (?,?,?,?,?,?)",
                 (operation, resource, token, request_hash, response, _now()),
             )

@@ -1,0 +1,124 @@
+"""store/: quota counters, clientToken expiry and background WAL checkpoints, on real SQLite files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from meshplane import kinds
+from meshplane.api import render
+from meshplane.config import Config
+from meshplane.errors import ConflictException, LimitExceededException
+from meshplane.store import ResourceStore, migrate
+from meshplane.store.database import connect
+from meshplane.store.migrations import migrations
+
+NODE_SPEC = {"listeners": [{"port_mapping": {"port": 80, "protocol": "http"}}]}
+NODE_WIRE = {"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]}
+
+
+def _store(tmp_path: Path, **settings: object) -> ResourceStore:
+    config = Config(db=str(tmp_path / "store.db"), **settings)  # type: ignore[arg-type]
+    migrate(config.db)
+    return ResourceStore(config)
+
+
+def _create(store: ResourceStore, kind: kinds.Kind, mesh: str, name: str, token: str | None = None,
+            spec: dict | None = None, wire: dict | None = None) -> str:
+    spec = {} if kind is kinds.MESH else (NODE_SPEC if spec is None else spec)
+    wire = {} if kind is kinds.MESH else (NODE_WIRE if wire is None else wire)
+    written = store.create(kind, mesh, "", name, spec, wire, [], token, json.dumps([name, wire]), render.data)
+    assert written.response is not None
+    return written.response
+
+
+def _counts(db: str) -> dict[tuple[str, str, str], int]:
+    conn = sqlite3.connect(db)
+    try:
+        kept = dict(((m, k, p), n) for m, k, p, n in conn.execute("SELECT mesh, kind, parent, n FROM resource_counts"))
+        real = dict(((m, k, p), n) for m, k, p, n in conn.execute(
+            "SELECT mesh, kind, parent, count(*) FROM resources GROUP BY mesh, kind, parent"))
+    finally:
+        conn.close()
+    assert kept == real
+    return kept
+
+
+def test_quota_counter_follows_creates_and_deletes(tmp_path):
+    store = _store(tmp_path, quotas={**Config().quotas, "virtualNodes": 3})
+    try:
+        _create(store, kinds.MESH, "m", "m")
+        for i in range(3):
+            _create(store, kinds.VIRTUAL_NODE, "m", f"n{i}")
+        with pytest.raises(LimitExceededException, match=r"VirtualNodes \(3\)"):
+            _create(store, kinds.VIRTUAL_NODE, "m", "n3")
+        assert _counts(store.config.db)[("m", "virtualNode", "")] == 3
+        store.delete(kinds.VIRTUAL_NODE, "m", "", "n0")
+        _create(store, kinds.VIRTUAL_NODE, "m", "n3")  # room again after a delete
+        for i in range(1, 4):
+            store.delete(kinds.VIRTUAL_NODE, "m", "", f"n{i}")
+        assert ("m", "virtualNode", "") not in _counts(store.config.db)  # empty scopes leave no row
+    finally:
+        store.close()
+
+
+def test_counter_migration_counts_existing_resources(tmp_path):
+    db = str(tmp_path / "old.db")
+    conn = connect(db)
+    try:
+        database = sqlite_utils.Database(conn)
+        migrations.apply(database, stop_before="m003_resource_counts")
+        assert "resource_counts" not in database.table_names()
+        for i in range(5):
+            conn.execute(
+                "INSERT INTO resources (mesh, kind, parent, name, arn, uid, version, created_at, updated_at, "
+                "mesh_owner, resource_owner, spec, wire) VALUES ('m','virtualNode','',?,?,?,1,0,0,'a','a','{}','{}')",
+                (f"n{i}", f"arn-{i}", f"uid-{i}"),
+            )
+    finally:
+        conn.close()
+    migrate(db)
+    assert _counts(db) == {("m", "virtualNode", ""): 5}
+
+
+def test_expired_client_token_is_forgotten(tmp_path):
+    store = _store(tmp_path, token_ttl_s=1)
+    try:
+        _create(store, kinds.MESH, "m", "m")
+        first = _create(store, kinds.VIRTUAL_NODE, "m", "a", token="t-1")
+        assert _create(store, kinds.VIRTUAL_NODE, "m", "a", token="t-1") == first  # replay
+        with pytest.raises(ConflictException, match="client token"):
+            _create(store, kinds.VIRTUAL_NODE, "m", "a", token="t-1", spec={}, wire={"x": 1})
+        time.sleep(1.2)
+        store.delete(kinds.VIRTUAL_NODE, "m", "", "a")
+        # The token expired: the same request now creates again (version 1, a new uid).
+        again = _create(store, kinds.VIRTUAL_NODE, "m", "a", token="t-1")
+        assert json.loads(again)["metadata"]["uid"] != json.loads(first)["metadata"]["uid"]
+    finally:
+        store.close()
+
+
+def test_wal_is_checkpointed_off_the_request_path(tmp_path):
+    store = _store(tmp_path)
+    db = store.config.db
+    try:
+        conn = store.pool.get()
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        _create(store, kinds.MESH, "m", "m")
+        size_before = os.path.getsize(db)
+        for i in range(300):
+            _create(store, kinds.VIRTUAL_NODE, "m", f"n{i}", token=f"t{i}")
+        # The background checkpointer copies the WAL into the database file within moments.
+        deadline = time.monotonic() + 10
+        while os.path.getsize(db) <= size_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.getsize(db) > size_before
+    finally:
+        store.close()
+    assert store.pool._checkpointer is None  # close() stopped it
