@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from prometheus_client import generate_latest
 
@@ -149,7 +148,7 @@ class Propagator:
         self._lock = threading.RLock()
         self._proxies: dict[str, _Proxy] = {}
         self._states: dict[str, MeshState | None] = {}
-        self._configs_to_save: dict[str, ProxyConfig] = {}
+        self._configs_to_save: dict[str, Snapshot] = {}
         self._last_rev = self.store.last_revision()
         self._last_data_version = self.store.data_version()
         self.info: dict[str, str] = {}
@@ -252,7 +251,7 @@ class Propagator:
                 url: {name: _entry(entries, url, name, msg) for name, msg in resources.items()}
                 for url, resources in config.resources.items()
             })
-            self._configs_to_save[node_id] = config
+        self._configs_to_save.update(snapshots)
         if snapshots:
             self.cache.set_snapshots(snapshots)
 
@@ -270,12 +269,12 @@ class Propagator:
             rows = [self._row(s, connected=True) for s in live] + [self._row(s, connected=False) for s in gone]
         if not rows and not configs and self.metrics is None:
             return
-        memo: dict[int, dict[str, Any]] = {}  # one build pass shares messages between proxies: render each once
-        rendered = {node: render_config(cfg, memo) for node, cfg in configs.items()}
+        # Stored as CSDS bytes (a byte join per proxy); the REST side renders JSON when asked.
+        dumps = {node: snapshot.client_config() for node, snapshot in configs.items()}
         info = dict(self.info)
         if self.metrics is not None:
             info["metrics"] = generate_latest(self.metrics.registry).decode()
-        self.proxy_store.save(rows, rendered, info)
+        self.proxy_store.save(rows, dumps, info)
 
     def _row(self, stream: Mapping[str, Any], connected: bool) -> StreamRow:
         node_id = stream["node_id"]
@@ -317,22 +316,3 @@ def _entry(memo: dict[int, tuple[Message, Entry]], type_url: str, name: str, mes
         memo[id(message)] = hit
     return hit[1]
 
-
-def render_config(config: ProxyConfig, memo: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A proxy's resources as JSON values: short type name -> resource name -> resource.
-
-    ``memo`` maps ``id(message)`` to its rendering, so messages shared by several configs are
-    rendered once; use one memo only while every config rendered with it is alive.
-    """
-    memo = {} if memo is None else memo
-
-    def render(message: Any) -> dict[str, Any]:
-        found = memo.get(id(message))
-        if found is None:
-            found = memo[id(message)] = MessageToDict(message)
-        return found
-
-    return {
-        short_name(url): {name: render(msg) for name, msg in sorted(resources.items())}
-        for url, resources in config.resources.items()
-    }

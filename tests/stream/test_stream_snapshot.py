@@ -97,3 +97,25 @@ def test_fragments_concatenate_into_valid_responses() -> None:
     )
     assert [(r.name, r.version) for r in delta.resources] == [(e.name, e.version) for e in entries]
     assert (delta.type_url, delta.nonce, list(delta.removed_resources)) == (CLUSTER, "1", ["db"])
+
+
+def test_a_config_dump_renders_every_resource_as_json_and_keeps_empty_types() -> None:
+    from google.protobuf.json_format import MessageToDict
+
+    from meshplane.stream.dump import render_client_config
+
+    web, api = make_cluster("web"), make_cluster("api", service_name="api-eds")
+    listener = make_listener("ingress", 15000, "local")  # typed_config: an HttpConnectionManager Any
+    route = make_route("local", "web")
+    snapshot = Snapshot({CLUSTER: {"web": web, "api": api}, ENDPOINT: {}, LISTENER: {"ingress": listener},
+                         ROUTE: {"local": route}})
+    rendered = render_client_config(snapshot.client_config())
+    assert rendered == {
+        "CDS": {"api": MessageToDict(api), "web": MessageToDict(web)},
+        "EDS": {},
+        "LDS": {"ingress": MessageToDict(listener)},
+        "RDS": {"local": MessageToDict(route)},
+    }
+    assert list(rendered["CDS"]) == ["api", "web"]
+    hcm = rendered["LDS"]["ingress"]["filterChains"][0]["filters"][0]["typedConfig"]
+    assert hcm["@type"].endswith("HttpConnectionManager") and hcm["rds"]["routeConfigName"] == "local"

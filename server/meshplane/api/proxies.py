@@ -43,6 +43,15 @@ def _json(payload: Any) -> Response:
     return Response(json.dumps(payload, separators=(",", ":")), status=200, mimetype="application/json")
 
 
+def _render(dump: bytes) -> dict[str, Any]:
+    # Imported on first use: the protobuf modules are only needed here, and the translator's
+    # import registers every message type its resources can contain (extensions included).
+    import meshplane.translate  # noqa: F401
+    from meshplane.stream.dump import render_client_config
+
+    return render_client_config(dump)
+
+
 def blueprint() -> Blueprint:
     """A blueprint with the proxy status endpoints and /metrics."""
     bp = Blueprint("proxies", __name__)
@@ -59,6 +68,8 @@ def blueprint() -> Blueprint:
         config = _proxies().config(node_id)
         if config is None:
             raise NotFoundException(f"No configuration was published to proxy {node_id}")
+        if isinstance(config, bytes):
+            config = _render(config)
         return _json({"nodeId": node_id, "resources": config})
 
     @bp.get(f"{PREFIX}/proxies/<path:node_id>")

@@ -28,6 +28,7 @@ from typing import Any
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.service.discovery.v3 import discovery_pb2
+from envoy.service.status.v3 import csds_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
@@ -40,7 +41,7 @@ class Entry:
     """One packed resource: its name, content version, ``Any`` and pre-serialized fragments, plus
     ``refs``: the EDS name of an EDS cluster, the RDS names of a listener (empty otherwise)."""
 
-    __slots__ = ("name", "version", "any", "refs", "sotw_fragment", "_delta_fragment")
+    __slots__ = ("name", "version", "any", "refs", "sotw_fragment", "_delta_fragment", "_csds_fragment")
 
     def __init__(self, name: str, packed: any_pb2.Any, refs: tuple[str, ...] = ()) -> None:
         self.name = name
@@ -49,6 +50,7 @@ class Entry:
         self.version = hashlib.sha256(packed.value).hexdigest()[:16]
         self.sotw_fragment = discovery_pb2.DiscoveryResponse(resources=[packed]).SerializeToString()
         self._delta_fragment: bytes | None = None
+        self._csds_fragment: bytes | None = None
 
     @property
     def delta_fragment(self) -> bytes:
@@ -59,6 +61,18 @@ class Entry:
                 resources=[discovery_pb2.Resource(name=self.name, version=self.version, resource=self.any)]
             ).SerializeToString()
         return self._delta_fragment
+
+    @property
+    def csds_fragment(self) -> bytes:
+        """A CSDS ``ClientConfig`` holding this one resource as a ``GenericXdsConfig`` (for config
+        dumps: see :meth:`Snapshot.client_config`); built on first use."""
+        if self._csds_fragment is None:
+            self._csds_fragment = csds_pb2.ClientConfig(generic_xds_configs=[
+                csds_pb2.ClientConfig.GenericXdsConfig(
+                    type_url=self.any.type_url, name=self.name, version_info=self.version, xds_config=self.any
+                )
+            ]).SerializeToString()
+        return self._csds_fragment
 
     def __repr__(self) -> str:
         return f"Entry({self.name!r}, {self.version})"
@@ -202,6 +216,23 @@ class Snapshot:
                 self._bodies[key] = body
         return version, body
 
+    def client_config(self) -> bytes:
+        """Every resource of this snapshot as one serialized CSDS ``ClientConfig``.
+
+        One ``GenericXdsConfig`` per resource (type URL, name, content version, the packed
+        resource), by type URL then name; a type present without resources is kept as a
+        ``GenericXdsConfig`` with only its type URL. It is a byte join of per-resource fragments
+        memoized on the shared entries, so dumping thousands of similar snapshots is cheap;
+        :func:`meshplane.stream.dump.render_client_config` turns it into JSON on demand.
+        """
+        parts: list[bytes] = []
+        for type_url in sorted(self._entries):
+            entries = self._entries[type_url]
+            if not entries:
+                parts.append(_empty_type_fragment(type_url))
+            parts.extend(entry.csds_fragment for entry in entries.values())
+        return b"".join(parts)
+
     def check_consistent(self) -> list[str]:
         """Problems that would leave Envoy waiting: EDS clusters without a ClusterLoadAssignment,
         listeners whose HttpConnectionManager names a missing RouteConfiguration. Empty when fine.
@@ -220,6 +251,12 @@ class Snapshot:
     def __repr__(self) -> str:
         counts = ", ".join(f"{t.rsplit('.', 1)[-1]}={len(e)}" for t, e in self._entries.items())
         return f"Snapshot({counts})"
+
+
+def _empty_type_fragment(type_url: str) -> bytes:
+    return csds_pb2.ClientConfig(
+        generic_xds_configs=[csds_pb2.ClientConfig.GenericXdsConfig(type_url=type_url)]
+    ).SerializeToString()
 
 
 def _eds_refs(name: str, message: Message) -> tuple[str, ...]:
