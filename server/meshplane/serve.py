@@ -115,6 +115,8 @@ def run_wsgi(loader: Callable[[], Any], listen: str, *, workers: int, threads: i
         interface=Interfaces.WSGI,
         workers=workers,
         blocking_threads=threads,
+        # Requests beyond the threads wait in Granian (Rust), not as Python threads fighting for the GIL.
+        # backpressure=threads,
         http=HTTPModes.http1,
         http1_settings=HTTP1Settings(keep_alive=True, header_read_timeout=30_000),
         websockets=False,

@@ -122,3 +122,57 @@ def test_wal_is_checkpointed_off_the_request_path(tmp_path):
     finally:
         store.close()
     assert store.pool._checkpointer is None  # close() stopped it
+
+
+def test_group_commit_gives_each_writer_its_own_outcome(tmp_path, monkeypatch):
+    """Many threads write at once, so the pool batches them into shared transactions: a write that
+    raises is undone alone (even after it wrote), the others commit, each caller sees its own result."""
+    import threading
+
+    from meshplane.store import database
+    from meshplane.store.database import ConnectionPool
+
+    batch_sizes: list[int] = []
+    run_each = database._run_each
+
+    def counting(conn: sqlite3.Connection, batch: list) -> None:  # only observes: same behaviour
+        batch_sizes.append(len(batch))
+        run_each(conn, batch)
+
+    monkeypatch.setattr(database, "_run_each", counting)
+    db = str(tmp_path / "batch.db")
+    migrate(db)
+    pool = ConnectionPool(db)
+    pool.write(lambda conn: conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)"))
+    results: dict[int, object] = {}
+    start = threading.Barrier(24)
+
+    def writer(k: int) -> None:
+        def fn(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO t (k) VALUES (?)", (k,))
+            if k % 3 == 0:
+                raise ValueError(f"refused {k}")  # after writing: the row must not survive
+            return k * 10
+
+        start.wait()
+        for _ in range(20):
+            try:
+                results[k] = pool.write(fn)
+            except ValueError as exc:
+                results[k] = str(exc)
+            k += 1000  # next key for this thread
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        stored = {k for (k,) in pool.get().execute("SELECT k FROM t")}
+    finally:
+        pool.close()
+    expected = {k + 1000 * i for k in range(24) for i in range(20) if (k + 1000 * i) % 3}
+    assert stored == expected
+    assert batch_sizes and max(batch_sizes) > 1  # writes really were grouped
+    for k, outcome in results.items():
+        assert outcome == (f"refused {k}" if k % 3 == 0 else k * 10)

@@ -8,11 +8,13 @@ loss or kernel crash may lose the last transactions committed before the WAL was
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -27,7 +29,8 @@ log = logging.getLogger("meshplane.store")
 def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction on ``conn``: commit, or roll back on any error.
 
-    The only place meshplane opens a write transaction.
+    The only place meshplane opens a write transaction; callers go through :meth:`ConnectionPool.write`,
+    which queues writers first.
     :raises ServiceUnavailableException: the database stayed locked past the busy timeout.
     """
     try:
@@ -84,6 +87,35 @@ def migrate(path: str) -> None:
         conn.close()
 
 
+class _Ticket:
+    """One queued write: its function, then its outcome."""
+
+    __slots__ = ("fn", "result", "error", "done")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def _run_each(conn: sqlite3.Connection, batch: list[_Ticket]) -> None:
+    """Each ticket's function in a SAVEPOINT of the open transaction: one that raises is undone alone."""
+    for ticket in batch:
+        conn.execute("SAVEPOINT write")
+        try:
+            ticket.result = ticket.fn(conn)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO write")
+            ticket.error = exc
+        conn.execute("RELEASE write")
+
+
 #: How often a pool's background thread checkpoints the WAL (seconds).
 CHECKPOINT_INTERVAL_S = 0.25
 
@@ -104,6 +136,11 @@ class ConnectionPool:
         self._synchronous = synchronous
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
+        # Group commit (see write): the queue of writes, and the turn to run it.
+        self._leader = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._pending: list[_Ticket] = []
+        self._lock_file: int | None = None
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -126,10 +163,69 @@ class ConnectionPool:
                     self._checkpointer.start()
         return conn
 
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a write transaction and return its result once that transaction committed.
+
+        Group commit: writers of this process queue their ``fn``; whichever thread gets the turn
+        (the leader) runs every queued ``fn`` in one transaction, each inside a SAVEPOINT, so one
+        that raises is rolled back alone and its caller gets the exception, and commits them
+        together. Every caller returns only after the COMMIT: a result still means "on disk".
+        Under load this turns N transactions (and N waits for the turn and the GIL) into one.
+        Leaders of different processes take turns on an advisory lock file, woken the moment the
+        previous one is done (SQLite's busy handler would poll with sleeps up to 100 ms); SQLite's
+        own lock still guards against other programs.
+
+        :raises ServiceUnavailableException: no turn came within the busy timeout (``fn`` did not run).
+        """
+        ticket = _Ticket(fn)
+        with self._queue_lock:
+            self._pending.append(ticket)
+        if self._leader.acquire(timeout=self._busy_timeout_ms / 1000):
+            try:
+                if not ticket.done.is_set():
+                    # Holding the turn and not done: the ticket is still queued; run the queue.
+                    with self._queue_lock:
+                        batch, self._pending = self._pending, []
+                    self._run(batch)
+            finally:
+                self._leader.release()
+        else:
+            with self._queue_lock:
+                if ticket in self._pending:
+                    self._pending.remove(ticket)
+                    raise ServiceUnavailableException("The database is busy; retry the request")
+            ticket.done.wait()  # a leader took it and is committing it right now
+        return ticket.outcome()
+
+    def _run(self, batch: list[_Ticket]) -> None:
+        if self._lock_file is None:
+            self._lock_file = os.open(self.path + "-writer", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)  # releases the GIL while it waits
+        try:
+            if len(batch) == 1:
+                ticket = batch[0]
+                try:
+                    ticket.result = transaction(self.get(), ticket.fn)
+                except BaseException as exc:
+                    ticket.error = exc
+                return
+            try:
+                transaction(self.get(), lambda conn: _run_each(conn, batch))
+            except BaseException as exc:  # the COMMIT (or BEGIN) failed: none of them happened
+                for ticket in batch:
+                    ticket.result, ticket.error = None, exc
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            for ticket in batch:
+                ticket.done.set()
+
     def close(self) -> None:
         """Stop the checkpointer and close every connection this pool opened."""
         with self._lock:
             self._stop.set()
+            if self._lock_file is not None:
+                os.close(self._lock_file)
+                self._lock_file = None
             checkpointer, self._checkpointer = self._checkpointer, None
             for conn in self._all:
                 conn.close()

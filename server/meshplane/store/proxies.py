@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshplane.store.database import ConnectionPool, transaction
+from meshplane.store.database import ConnectionPool
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class ProxyStore:
             for sql, rows in statements:
                 conn.executemany(sql, rows)
 
-        transaction(self.pool.get(), run)
+        self.pool.write(run)
 
     def reset(self, info: Mapping[str, str]) -> None:
         """At xDS start: every stream of a previous run is gone; record this run's facts (listen address)."""

@@ -13,7 +13,6 @@ import logging
 import hashlib
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -28,11 +27,10 @@ from meshplane.errors import (
     LimitExceededException,
     NotFoundException,
     ResourceInUseException,
-    ServiceUnavailableException,
     TooManyTagsException,
 )
 from meshplane.kinds import Kind
-from meshplane.store.database import ConnectionPool, transaction
+from meshplane.store.database import ConnectionPool
 from meshplane.store.references import mentions, references
 
 T = TypeVar("T")
@@ -117,10 +115,6 @@ class ResourceStore:
         self.pool = ConnectionPool(
             config.db, synchronous=config.synchronous, busy_timeout_ms=config.busy_timeout_ms
         )
-        # Writers of this process queue here, woken the moment the lock is free, rather than in
-        # SQLite's busy handler, which polls with sleeps growing to 100 ms (tail latency of
-        # concurrent writes); SQLite's lock still orders the processes.
-        self._write_lock = threading.Lock()
         self._next_token_sweep = 0.0
 
     def close(self) -> None:
@@ -134,12 +128,7 @@ class ResourceStore:
 
         :raises ServiceUnavailableException: the database stayed locked past the busy timeout.
         """
-        if not self._write_lock.acquire(timeout=self.config.busy_timeout_ms / 1000):
-            raise ServiceUnavailableException("The database is busy; retry the request")
-        try:
-            return transaction(self.pool.get(), fn)
-        finally:
-            self._write_lock.release()
+        return self.pool.write(fn)
 
     # -- naming -------------------------------------------------------------------------------
 
