@@ -12,6 +12,8 @@ from __future__ import annotations
 import gc
 import http.client
 import logging
+import os
+import select
 import socket
 import subprocess
 import sys
@@ -65,10 +67,28 @@ def _reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _announce_when_ready(host: str, port: int, banner: str) -> None:
-    """Print the "listening" line once a worker answers /healthz (tests and scripts read it)."""
+def _load_and_report(loader: Callable[[], Any], ready_fd: int) -> Any:
+    """Run ``loader`` in a worker, then tell the master (one byte on the ``ready_fd`` pipe)."""
+    app = loader()
+    try:
+        os.write(ready_fd, b".")
+    except OSError:
+        pass
+    return app
+
+
+def _announce_when_ready(host: str, port: int, banner: str, workers: int, ready_fd: int) -> None:
+    """Print the "listening" line once every worker has loaded the app and one answers /healthz.
+
+    Tests and scripts read the line and may stop the server right after: a worker still importing
+    the app would miss that stop and keep the master waiting for its kill timeout.
+    """
     shown = f"[{host}]" if ":" in host else host
     deadline = time.monotonic() + READY_TIMEOUT_S
+    loaded = 0
+    while loaded < workers and time.monotonic() < deadline:
+        if select.select([ready_fd], [], [], 0.5)[0]:
+            loaded += len(os.read(ready_fd, 64))
     while time.monotonic() < deadline:
         conn = http.client.HTTPConnection(host, port, timeout=2)
         try:
@@ -84,10 +104,18 @@ def _announce_when_ready(host: str, port: int, banner: str) -> None:
     log.error("no API worker answered /healthz on %s:%d within %.0f s", host, port, READY_TIMEOUT_S)
 
 
+class _QuietThreadsWarning(logging.Filter):
+    """Drop Granian's advice against more WSGI threads than 2 x cores + 1: meshplane's threads mostly
+    wait (for SQLite, or for the group commit of their write), and more of them make bigger groups."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Python threads" not in record.getMessage()
+
+
 class _Server(MPServer):  # type: ignore[misc]
     """Granian's multi-process server, announcing readiness once its workers are up."""
 
-    def __init__(self, *args: Any, announce: tuple[str, int, str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, announce: tuple[str, int, str, int, int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._announce = announce
 
@@ -106,8 +134,10 @@ def run_wsgi(loader: Callable[[], Any], listen: str, *, workers: int, threads: i
     ``functools.partial`` of one) in case the platform spawns rather than forks workers.
     """
     host, port = split_listen(listen)
+    logging.getLogger("_granian").addFilter(_QuietThreadsWarning())
     reservation = _reserve_port(host, port)
     port = reservation.getsockname()[1]
+    ready_r, ready_w = os.pipe()
     server = _Server(
         "meshplane.app:create_app",  # only shown in logs: the loader below builds the app
         address=host,
@@ -115,8 +145,6 @@ def run_wsgi(loader: Callable[[], Any], listen: str, *, workers: int, threads: i
         interface=Interfaces.WSGI,
         workers=workers,
         blocking_threads=threads,
-        # Requests beyond the threads wait in Granian (Rust), not as Python threads fighting for the GIL.
-        # backpressure=threads,
         http=HTTPModes.http1,
         http1_settings=HTTP1Settings(keep_alive=True, header_read_timeout=30_000),
         websockets=False,
@@ -124,12 +152,14 @@ def run_wsgi(loader: Callable[[], Any], listen: str, *, workers: int, threads: i
         log_access=False,
         workers_kill_timeout=10,
         respawn_failed_workers=True,
-        announce=(host, port, banner),
+        announce=(host, port, banner, workers, ready_r),
     )
     try:
-        server.serve(target_loader=loader, wrap_loader=False)
+        server.serve(target_loader=partial(_load_and_report, loader, ready_w), wrap_loader=False)
     finally:
         reservation.close()
+        os.close(ready_r)
+        os.close(ready_w)
 
 
 def serve(config: Config) -> None:
