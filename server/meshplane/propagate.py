@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -30,14 +31,18 @@ from meshplane.store.proxies import ProxyStore, StreamRow
 from meshplane.stream.cache import SnapshotCache, node_metadata
 from meshplane.stream.metrics import XdsMetrics
 from meshplane.stream.snapshot import Entry, Snapshot, make_entry
-from meshplane.stream.status import MemoryStatusSink
-from meshplane.stream.types import short_name
+from meshplane.stream.status import MemoryStatusSink, StreamStatus, TypeStatus
+from meshplane.stream.types import SEND_ORDER, short_name
 from meshplane.translate import LocalOverrides, MeshState, ProxyConfig, ProxyRef, Translator, proxy_dependencies
 from meshplane.translate.deps import revision_keys
 
 log = logging.getLogger("meshplane.xds")
 
 Key = tuple[str, str]
+
+#: Status flush interval (seconds), stretched up to FLUSH_MAX_S after slow flushes.
+FLUSH_S = 0.2
+FLUSH_MAX_S = 2.0
 
 _STATE_FIELDS = {
     "virtualNode": "virtual_nodes",
@@ -88,7 +93,7 @@ class PersistentStatus(MemoryStatusSink):
     def __init__(self) -> None:
         super().__init__()
         self._dirty: set[int] = set()
-        self._gone: dict[int, dict[str, Any]] = {}
+        self._gone: dict[int, StreamStatus] = {}
 
     def on_connect(self, stream_id: int, node_id: str, protocol: str, peer: str, at: float) -> None:
         super().on_connect(stream_id, node_id, protocol, peer, at)
@@ -111,7 +116,7 @@ class PersistentStatus(MemoryStatusSink):
             stream = self._streams.get(stream_id)
             if stream is not None:
                 stream.last_seen = at
-                self._gone[stream_id] = stream.as_dict()
+                self._gone[stream_id] = stream  # no longer changed by anyone: kept as is
         super().on_disconnect(stream_id, at)
         self._mark(stream_id)
 
@@ -119,13 +124,43 @@ class PersistentStatus(MemoryStatusSink):
         with self._lock:
             self._dirty.add(stream_id)
 
-    def take_dirty(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(changed connected streams, streams that disconnected) since the last call."""
+    def take_dirty(self) -> tuple[list[tuple[StreamStatus, str]], list[tuple[StreamStatus, str]]]:
+        """(changed connected streams, streams that disconnected) since the last call, each with
+        its per-type status already encoded as JSON (under the sink's lock: a consistent view)."""
         with self._lock:
             dirty, self._dirty = self._dirty, set()
             gone, self._gone = self._gone, {}
-            live = [self._streams[s].as_dict() for s in sorted(dirty) if s in self._streams]
-        return live, list(gone.values())
+            live = [(stream, types_json(stream)) for s in sorted(dirty) if (stream := self._streams.get(s))]
+            ended = [(stream, types_json(stream)) for stream in gone.values()]
+        return live, ended
+
+
+_EMPTY_TYPE = TypeStatus()
+
+
+def _json_value(value: str | float | None) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    return repr(value)
+
+
+def types_json(stream: StreamStatus) -> str:
+    """The ``types`` object of a stream's status row as JSON text: per short type name, in sorted
+    order, ``{ackedAt, error, sentAt, state, versionAcked, versionSent}`` (keys sorted). Written by
+    hand because thousands of rows are encoded after every change: it is several times faster than
+    building the dicts and calling json.dumps, and gives the same text."""
+    type_urls = list(SEND_ORDER) + sorted(set(stream.types).difference(SEND_ORDER))
+    parts = []
+    for url in sorted(type_urls, key=short_name):
+        t = stream.types.get(url, _EMPTY_TYPE)
+        parts.append(
+            f'{encode_basestring_ascii(short_name(url))}:{{"ackedAt":{_json_value(t.acked_at)},'
+            f'"error":{_json_value(t.error)},"sentAt":{_json_value(t.sent_at)},"state":"{t.state.value}",'
+            f'"versionAcked":{_json_value(t.version_acked)},"versionSent":{_json_value(t.version_sent)}}}'
+        )
+    return "{" + ",".join(parts) + "}"
 
 
 class Propagator:
@@ -185,7 +220,12 @@ class Propagator:
                     self.apply(keys)
                 if now >= next_flush:
                     self.flush_status()
-                    next_flush = now + 0.2
+                    # A flush holds the GIL the streams need to send and take ACKs: after a big
+                    # one (thousands of proxies just changed), wait longer, so that writing
+                    # status takes at most about a fifth of the time. Ready status is seconds old
+                    # at worst; ACK times are stamped when the ACK arrives, not when written.
+                    took = time.monotonic() - now
+                    next_flush = now + min(FLUSH_MAX_S, max(FLUSH_S, 5 * took))
             except Exception:  # the loop must survive anything: log it, keep serving the last snapshots
                 log.exception("propagation step failed")
                 time.sleep(0.5)
@@ -266,7 +306,8 @@ class Propagator:
         live, gone = self.status.take_dirty()
         with self._lock:
             configs, self._configs_to_save = self._configs_to_save, {}
-            rows = [self._row(s, connected=True) for s in live] + [self._row(s, connected=False) for s in gone]
+            rows = [self._row(s, t, connected=True) for s, t in live] + [
+                self._row(s, t, connected=False) for s, t in gone]
         if not rows and not configs and self.metrics is None:
             return
         # Stored as CSDS bytes (a byte join per proxy); the REST side renders JSON when asked.
@@ -276,32 +317,20 @@ class Propagator:
             info["metrics"] = generate_latest(self.metrics.registry).decode()
         self.proxy_store.save(rows, dumps, info)
 
-    def _row(self, stream: Mapping[str, Any], connected: bool) -> StreamRow:
-        node_id = stream["node_id"]
-        proxy = self._proxies.get(node_id)
-        ref = proxy.ref if proxy is not None else ProxyRef.parse(node_id)
-        types = {
-            short_name(url): {
-                "state": t["state"],
-                "versionSent": t["version_sent"],
-                "versionAcked": t["version_acked"],
-                "sentAt": t["sent_at"],
-                "ackedAt": t["acked_at"],
-                "error": t["error"],
-            }
-            for url, t in stream["types"].items()
-        }
+    def _row(self, stream: StreamStatus, types: str, connected: bool) -> StreamRow:
+        proxy = self._proxies.get(stream.node_id)
+        ref = proxy.ref if proxy is not None else ProxyRef.parse(stream.node_id)
         return StreamRow(
-            stream=f"{self.run_id}-{stream['stream_id']}",
-            node_id=node_id,
+            stream=f"{self.run_id}-{stream.stream_id}",
+            node_id=stream.node_id,
             mesh=ref.mesh if ref else "",
             kind=ref.kind if ref else "",
             name=ref.name if ref else "",
-            protocol=stream["protocol"],
-            peer=stream["peer"],
+            protocol=stream.protocol,
+            peer=stream.peer,
             connected=connected,
-            connected_since=stream["connected_since"],
-            last_seen=stream["last_seen"],
+            connected_since=stream.connected_since,
+            last_seen=stream.last_seen,
             types=types,
             diagnostics=list(proxy.diagnostics) if proxy is not None else [],
         )

@@ -110,3 +110,32 @@ def test_an_address_that_cannot_be_bound_is_an_error() -> None:
             XdsServer(SnapshotCache(), MemoryStatusSink(), listen=f"127.0.0.1:{port}").start()
     finally:
         first.stop(0)
+
+
+def test_the_stored_status_row_encodes_every_type_like_json_dumps() -> None:
+    import json
+
+    from meshplane.propagate import PersistentStatus, types_json
+    from meshplane.stream.types import SECRET
+
+    sink = PersistentStatus()
+    sink.on_connect(7, "mesh/m/virtualNode/a", "sotw", "ipv4:127.0.0.1:1", 1.5)
+    sink.on_send(7, CLUSTER, "e-1", "1", 2.25)
+    sink.on_ack(7, CLUSTER, "e-1", "1", 2.5)
+    sink.on_send(7, ROUTE, "e-\"2\"", "2", 3.0)
+    sink.on_nack(7, ROUTE, "e-\"2\"", "2", 'bad route "x" \u00e9', 3.5)
+    sink.on_send(7, SECRET, "s-1", "3", 4.0)
+    live, gone = sink.take_dirty()
+    assert gone == [] and [s.stream_id for s, _ in live] == [7]
+    stream, text = live[0]
+    assert text == types_json(stream)
+    expected = {
+        t["type"]: {"state": t["state"], "versionSent": t["version_sent"], "versionAcked": t["version_acked"],
+                    "sentAt": t["sent_at"], "ackedAt": t["acked_at"], "error": t["error"]}
+        for t in stream.as_dict()["types"].values()
+    }
+    assert text == json.dumps(expected, sort_keys=True, separators=(",", ":"))
+    assert json.loads(text)["RDS"]["state"] == "ERROR" and json.loads(text)["SDS"]["state"] == "STALE"
+    sink.on_disconnect(7, 9.0)
+    live, gone = sink.take_dirty()
+    assert live == [] and gone[0][0].last_seen == 9.0

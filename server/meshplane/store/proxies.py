@@ -30,7 +30,7 @@ class StreamRow:
     connected: bool
     connected_since: float
     last_seen: float
-    types: Mapping[str, Any]
+    types: Mapping[str, Any] | str  # per type URL short name; a writer may pass the JSON text itself
     diagnostics: list[str]
 
 
@@ -62,7 +62,8 @@ class ProxyStore:
         transaction."""
         now_rows = [
             (s.stream, s.node_id, s.mesh, s.kind, s.name, s.protocol, s.peer, int(s.connected),
-             s.connected_since, s.last_seen, json.dumps(s.types, sort_keys=True), json.dumps(s.diagnostics))
+             s.connected_since, s.last_seen,
+             s.types if isinstance(s.types, str) else json.dumps(s.types, sort_keys=True), json.dumps(s.diagnostics))
             for s in streams
         ]
         config_rows = [(node, cfg, _now()) for node, cfg in configs.items()]
