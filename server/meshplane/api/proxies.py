@@ -39,6 +39,18 @@ def render_stream(row: StreamRow) -> dict[str, Any]:
     }
 
 
+def _streams_json(rows: list[StreamRow]) -> Response:
+    """``{"proxies": [...]}`` from rows read with ``raw=True``: each row's stored ``types`` and
+    ``diagnostics`` JSON text is spliced in as is (the same document render_stream would give)."""
+    items = []
+    for row in rows:
+        head = render_stream(row)
+        types, diagnostics = head.pop("types"), head.pop("diagnostics")
+        text = json.dumps(head, separators=(",", ":"))
+        items.append(f'{text[:-1]},"types":{types},"diagnostics":{diagnostics}}}')
+    return Response('{"proxies":[' + ",".join(items) + "]}", status=200, mimetype="application/json")
+
+
 def _json(payload: Any) -> Response:
     return Response(json.dumps(payload, separators=(",", ":")), status=200, mimetype="application/json")
 
@@ -59,8 +71,7 @@ def blueprint() -> Blueprint:
     @bp.get(f"{PREFIX}/proxies")
     def list_proxies() -> Response:
         """Every known proxy stream (filter with ?mesh=NAME), connected first."""
-        rows = _proxies().streams(mesh=request.args.get("mesh"))
-        return _json({"proxies": [render_stream(r) for r in rows]})
+        return _streams_json(_proxies().streams(mesh=request.args.get("mesh"), raw=True))
 
     @bp.get(f"{PREFIX}/proxies/<path:node_id>/config")
     def proxy_config(node_id: str) -> Response:
@@ -75,10 +86,10 @@ def blueprint() -> Blueprint:
     @bp.get(f"{PREFIX}/proxies/<path:node_id>")
     def proxy(node_id: str) -> Response:
         """The streams of one proxy node id."""
-        rows = _proxies().streams(node_id=node_id)
+        rows = _proxies().streams(node_id=node_id, raw=True)
         if not rows:
             raise NotFoundException(f"No proxy with node id {node_id} has connected")
-        return _json({"proxies": [render_stream(r) for r in rows]})
+        return _streams_json(rows)
 
     @bp.get("/metrics")
     def metrics() -> Response:

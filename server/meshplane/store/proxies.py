@@ -31,7 +31,7 @@ class StreamRow:
     connected_since: float
     last_seen: float
     types: Mapping[str, Any] | str  # per type URL short name; a writer may pass the JSON text itself
-    diagnostics: list[str]
+    diagnostics: list[str] | str  # or its JSON text (see ProxyStore.streams(raw=True))
 
 
 class ProxyStore:
@@ -78,8 +78,12 @@ class ProxyStore:
         """Forget disconnected streams last seen before ``older_than``."""
         self._write([("DELETE FROM proxy_streams WHERE connected=0 AND last_seen<?", [(older_than,)])])
 
-    def streams(self, mesh: str | None = None, node_id: str | None = None) -> list[StreamRow]:
-        """Stored streams, connected first, then by node id."""
+    def streams(self, mesh: str | None = None, node_id: str | None = None, *, raw: bool = False) -> list[StreamRow]:
+        """Stored streams, connected first, then by node id.
+
+        :param raw: leave ``types`` and ``diagnostics`` as the stored JSON text (for a caller that
+            only passes them on: parsing thousands of rows to re-encode them is most of the work).
+        """
         sql = ("SELECT stream, node_id, mesh, kind, name, protocol, peer, connected, connected_since, last_seen, "
                "types, diagnostics FROM proxy_streams")
         where, args = [], []
@@ -93,9 +97,10 @@ class ProxyStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY connected DESC, node_id, connected_since"
         rows = self.pool.get().execute(sql, args).fetchall()
+        decode = (lambda text: text) if raw else json.loads
         return [
-            StreamRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], json.loads(r[10]),
-                      json.loads(r[11]))
+            StreamRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], decode(r[10]),
+                      decode(r[11]))
             for r in rows
         ]
 
