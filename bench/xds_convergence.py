@@ -150,16 +150,32 @@ def xds_pid(server: MeshplaneServer) -> int:
     raise RuntimeError("no meshplane xds child process")
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its children (the xDS workers, when `meshplane xds` supervises several)."""
+    try:
+        children = [c for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    except OSError:
+        children = []
+    return [pid, *(int(c) for c in children)]
+
+
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    """Resident memory of the xDS process and its workers."""
+    total = 0.0
+    for each in _tree(pid):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time (user + system) of the xDS process and its workers."""
+    total = 0.0
+    for each in _tree(pid):
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 # -- part 1: real Envoys ---------------------------------------------------------------------------
@@ -213,9 +229,10 @@ def bench_envoys(tmp: Path, changes: int) -> dict[str, Any]:
 
 # -- part 2: N simulated proxies ---------------------------------------------------------------------
 
-def bench_fanout(tmp: Path, n: int, rounds: int) -> dict[str, Any]:
-    env = env_with_venv({"MESHPLANE_QUOTA_VIRTUALNODES": str(n + 100)})
-    server = MeshplaneServer(tmp / f"fanout-{n}.db", tmp / f"fanout-{n}.log", xds=True, env=env)
+def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1) -> dict[str, Any]:
+    env = env_with_venv({"MESHPLANE_QUOTA_VIRTUALNODES": str(n + 100), "MESHPLANE_XDS_WORKERS": str(xds_workers)})
+    server = MeshplaneServer(tmp / f"fanout-{n}-{xds_workers}.db", tmp / f"fanout-{n}-{xds_workers}.log", xds=True,
+                             env=env)
     rest = Rest(server.endpoint)
     mesh = f"bench-{n}"
     client: subprocess.Popen[bytes] | None = None
@@ -259,7 +276,7 @@ def bench_fanout(tmp: Path, n: int, rounds: int) -> dict[str, Any]:
             print(f"  N={n} round {round_ + 1}: all {n} ACKed {all_ms[-1]:.0f} ms after the REST 200",
                   file=sys.stderr, flush=True)
         return {
-            "n": n, "rounds": rounds, "initial_sync_s": initial_sync,
+            "n": n, "rounds": rounds, "xds_workers": xds_workers, "initial_sync_s": initial_sync,
             "all_p50_ms": statistics.median(all_ms), "all_p99_ms": percentile(all_ms, 99),
             "proxy_p50_ms": percentile(per_proxy, 50), "proxy_p99_ms": percentile(per_proxy, 99),
             "cpu_per_change_s": statistics.median(cpu),
@@ -371,14 +388,15 @@ def report(envoy: dict[str, Any] | None, fanout: list[dict[str, Any]], command: 
         lines += ["Simulated proxies (SotW ADS, each its own TCP connection and virtual node, all with one shared "
                   "backend service, every response ACKed), per N a fresh `meshplane serve`; "
                   f"{fanout[0]['rounds']} route-weight changes each:", "",
-                  "| N | initial sync | all ACKed p50 | all ACKed p99 | per proxy p50 | per proxy p99 | "
+                  "| N | xDS workers | initial sync | all ACKed p50 | all ACKed p99 | per proxy p50 | per proxy p99 | "
                   "xDS CPU/change | xDS RSS idle -> synced | RSS per proxy |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in fanout:
-            lines.append(f"| {r['n']} | {r['initial_sync_s']:.1f} s | {r['all_p50_ms']:.0f} ms | {r['all_p99_ms']:.0f} ms | "
+            lines.append(f"| {r['n']} | {r['xds_workers']} | {r['initial_sync_s']:.1f} s | {r['all_p50_ms']:.0f} ms | {r['all_p99_ms']:.0f} ms | "
                          f"{r['proxy_p50_ms']:.0f} ms | {r['proxy_p99_ms']:.0f} ms | {r['cpu_per_change_s']:.2f} s | "
                          f"{r['rss_idle_mb']:.0f} -> {r['rss_connected_mb']:.0f} MB | {r['kb_per_proxy']:.0f} KB |")
-        lines += ["", "RSS per proxy: the xDS process's growth per connected, synced proxy (stream + its config)."]
+        lines += ["", "RSS per proxy: the xDS processes' growth per connected, synced proxy (stream + its config); "
+                  "CPU and RSS add up the xDS process and its workers (`MESHPLANE_XDS_WORKERS`)."]
     return "\n".join(lines) + "\n"
 
 
@@ -401,6 +419,8 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=20, help="route changes against the real Envoys")
     parser.add_argument("--n", type=int, action="append", help="simulated proxies (repeatable; default 100 1000 2000)")
     parser.add_argument("--rounds", type=int, default=5, help="route changes per N")
+    parser.add_argument("--xds-workers", type=int, action="append",
+                        help="xDS worker processes for part 2 (repeatable: each N runs with each; default 1)")
     parser.add_argument("--no-envoy", action="store_true", help="skip part 1 (real Envoys)")
     parser.add_argument("--no-fanout", action="store_true", help="skip part 2 (simulated proxies)")
     parser.add_argument("--docs", action="store_true", help="write the results into docs/benchmarks.md")
@@ -415,7 +435,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="meshplane-bench-xds-") as directory:
         tmp = Path(directory)
         envoy = None if args.no_envoy else bench_envoys(tmp, args.changes)
-        fanout = [] if args.no_fanout else [bench_fanout(tmp, n, args.rounds) for n in args.n or [100, 1000, 2000]]
+        fanout = [] if args.no_fanout else [bench_fanout(tmp, n, args.rounds, workers)
+                                            for n in args.n or [100, 1000, 2000]
+                                            for workers in args.xds_workers or [1]]
     section = report(envoy, fanout, command, load_before)
     print("\n" + section)
     if args.docs:

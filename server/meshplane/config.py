@@ -46,6 +46,8 @@ class Config:
     :param debounce_ms / debounce_max_ms: xDS push debounce (quiet period, and the longest delay).
     :param token_ttl_s: how long a clientToken is remembered.
     :param rate_limit: API requests per second for the whole server (0: unlimited); beyond it, 429.
+    :param xds_workers: xDS server processes sharing the xDS port (SO_REUSEPORT); each serves the
+        proxies that connect to it and translates only for them.
     """
 
     db: str = "meshplane.db"
@@ -62,6 +64,7 @@ class Config:
     debounce_max_ms: int = 5000
     token_ttl_s: int = 48 * 3600
     rate_limit: int = 0
+    xds_workers: int = 1
     log_level: str = "info"
 
     @classmethod
@@ -105,6 +108,8 @@ class Config:
             raise ValueError(f"synchronous {self.synchronous!r} must be NORMAL or FULL")
         self.synchronous = self.synchronous.upper()
         split_listen(self.api_listen)
+        if not 1 <= self.xds_workers <= 64:
+            raise ValueError(f"xds workers {self.xds_workers} must be between 1 and 64")
         if self.xds_listen != "off":
             split_listen(self.xds_listen)
 

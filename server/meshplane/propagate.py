@@ -188,6 +188,7 @@ class Propagator:
         self._last_data_version = self.store.data_version()
         self.info: dict[str, str] = {}
         self.run_id = f"{int(time.time() * 1000):x}"
+        self.metrics_key = "metrics"  # where flush_status stores the metrics text (per worker)
         cache.set_on_first_request(self.on_first_request)
 
     # -- registering proxies ------------------------------------------------------------------
@@ -314,7 +315,7 @@ class Propagator:
         dumps = {node: snapshot.client_config() for node, snapshot in configs.items()}
         info = dict(self.info)
         if self.metrics is not None:
-            info["metrics"] = generate_latest(self.metrics.registry).decode()
+            info[self.metrics_key] = generate_latest(self.metrics.registry).decode()
         self.proxy_store.save(rows, dumps, info)
 
     def _row(self, stream: StreamStatus, types: str, connected: bool) -> StreamRow:

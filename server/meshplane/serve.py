@@ -168,7 +168,8 @@ def serve(config: Config) -> None:
     xds: subprocess.Popen[bytes] | None = None
     if config.xds_listen != "off":
         xds = subprocess.Popen(
-            [sys.executable, "-m", "meshplane", "xds", "--db", config.db, "--xds-listen", config.xds_listen]
+            [sys.executable, "-m", "meshplane", "xds", "--db", config.db, "--xds-listen", config.xds_listen,
+             "--xds-workers", str(config.xds_workers)]
         )
     try:
         run_wsgi(partial(_load_app, config), config.api_listen, workers=config.workers,

@@ -94,7 +94,9 @@ def blueprint() -> Blueprint:
     @bp.get("/metrics")
     def metrics() -> Response:
         """Prometheus metrics of the xDS streamer (pushes, NACKs, connected proxies, convergence)."""
-        text = _proxies().info("metrics") or ""
+        from meshplane.stream.metrics import merge_exposition  # only this view needs it
+
+        text = merge_exposition(_proxies().infos("metrics"))
         return Response(text, status=200, mimetype="text/plain; version=0.0.4")
 
     return bp

@@ -51,9 +51,11 @@ class ProxyStore:
         self.pool.write(run)
 
     def reset(self, info: Mapping[str, str]) -> None:
-        """At xDS start: every stream of a previous run is gone; record this run's facts (listen address)."""
+        """At xDS start: every stream and the metrics of a previous run are gone; record this run's
+        facts (listen address)."""
         self._write([
             ("UPDATE proxy_streams SET connected=0 WHERE connected=1", [()]),
+            ("DELETE FROM xds_info WHERE key='metrics' OR substr(key, 1, 8)='metrics/'", [()]),
             ("INSERT OR REPLACE INTO xds_info (key, value) VALUES (?, ?)", list(info.items())),
         ])
 
@@ -72,6 +74,18 @@ class ProxyStore:
              "connected_since, last_seen, types, diagnostics) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", now_rows),
             ("INSERT OR REPLACE INTO proxy_configs (node_id, config, updated_at) VALUES (?,?,?)", config_rows),
             ("INSERT OR REPLACE INTO xds_info (key, value) VALUES (?, ?)", list(info.items())),
+        ])
+
+    def set_info(self, info: Mapping[str, str]) -> None:
+        """Record facts of the running xDS process (``listen``)."""
+        self._write([("INSERT OR REPLACE INTO xds_info (key, value) VALUES (?, ?)", list(info.items()))])
+
+    def disconnect_streams(self, prefix: str) -> None:
+        """Mark the streams whose id starts with ``prefix`` disconnected (a restarted xDS worker's
+        predecessor's streams)."""
+        self._write([
+            ("UPDATE proxy_streams SET connected=0 WHERE connected=1 AND substr(stream, 1, ?)=?",
+             [(len(prefix), prefix)]),
         ])
 
     def prune(self, older_than: float) -> None:
@@ -116,6 +130,14 @@ class ProxyStore:
         """A fact the xDS process recorded (``listen``, ``metrics``), or None."""
         row = self.pool.get().execute("SELECT value FROM xds_info WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+    def infos(self, key: str) -> list[str]:
+        """Every value recorded under ``key`` or ``key/<worker>`` (one per xDS worker), by key."""
+        rows = self.pool.get().execute(
+            "SELECT value FROM xds_info WHERE key=? OR substr(key, 1, ?)=? ORDER BY key",
+            (key, len(key) + 1, key + "/"),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
 
 
 def _now() -> float:
