@@ -147,25 +147,44 @@ def _build(cluster: ir.Cluster) -> Cluster:
 # Template per cluster "shape" (everything but name, host and port), for the common clusters
 # without TLS, health checks or outlier detection: a rebuild copies the template and sets three
 # fields instead of building ~15 nested messages. Bounded; shapes are few.
-_TEMPLATES: dict[tuple[object, ...], Cluster] = {}
+# Value: (template, has a load assignment).
+_TEMPLATES: dict[tuple[object, ...], tuple[Cluster, bool]] = {}
+# A node's local app cluster (STATIC): everything but the name, serialized (parsing it is
+# cheaper than copying a message and walking down to its endpoint). Every node has one and
+# their addresses are few (127.0.0.1 or ::1 and a port), so the whole rest of the IR is the key.
+_STATIC: dict[tuple[object, ...], bytes] = {}
 
 
 def build_cluster(cluster: ir.Cluster) -> Cluster:
     """A Cluster proto; ``eds`` clusters expect a ClusterLoadAssignment of the same name."""
     if cluster.tls is not None or cluster.health_check is not None or cluster.outlier is not None:
         return _build(cluster)
-    shape = (cluster.discovery, cluster.http2, cluster.connect_timeout_ms, cluster.lookup_family, cluster.limits)
-    template = _TEMPLATES.get(shape)
-    if template is None:
-        template = _build(cluster._replace(name="", host="", port=0))
-        if len(_TEMPLATES) < 256:
-            _TEMPLATES[shape] = template
+    name = cluster.name
+    if cluster.discovery == "static":
+        tail = cluster[1:]
+        serialized = _STATIC.get(tail)
+        if serialized is None:
+            serialized = _build(cluster._replace(name="")).SerializeToString()
+            if len(_STATIC) < 256:
+                _STATIC[tail] = serialized
+        result = Cluster.FromString(serialized)
+        result.name = name
+        result.load_assignment.cluster_name = name
+        return result
     result = Cluster()
+    shape = (cluster.discovery, cluster.http2, cluster.connect_timeout_ms, cluster.lookup_family, cluster.limits)
+    found = _TEMPLATES.get(shape)
+    if found is None:
+        template = _build(cluster._replace(name="", host="", port=0))
+        found = (template, template.HasField("load_assignment"))
+        if len(_TEMPLATES) < 256:
+            _TEMPLATES[shape] = found
+    template, has_assignment = found
     result.CopyFrom(template)
-    result.name = cluster.name
-    if result.HasField("load_assignment"):
+    result.name = name
+    if has_assignment:
         assignment = result.load_assignment
-        assignment.cluster_name = cluster.name
+        assignment.cluster_name = name
         address = assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address
         address.address = cluster.host
         address.port_value = cluster.port

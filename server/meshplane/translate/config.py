@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from . import names
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProxyConfig:
     """Envoy resources for one proxy plus human-readable diagnostics.
 

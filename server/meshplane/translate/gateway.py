@@ -67,7 +67,7 @@ def parse_gateway_route(gateway: str, name: str, spec: specs.Spec) -> tuple[str,
     return kind, route
 
 
-def _gateway_limits(listeners: list[tuple[int, str, specs.Spec]]) -> ir.Limits:
+def _gateway_limits(listeners: tuple[tuple[int, str, specs.Spec], ...]) -> ir.Limits:
     """The gateway's connection pool, applied to the clusters it sends to (first listener with one)."""
     for _port, protocol, listener in listeners:
         limits = policies.connection_limits(listener, protocol)

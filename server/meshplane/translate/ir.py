@@ -11,6 +11,9 @@ NamedTuple (hashing, used for memo keys, is also cheaper). Compare values of one
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
 from typing import Literal
 from typing import NamedTuple
 from typing import Union
@@ -118,6 +121,20 @@ class VirtualHost(NamedTuple):
 class RouteConfig(NamedTuple):
     name: str
     virtual_hosts: tuple[VirtualHost, ...]
+
+
+class LocalAppRouteConfig(NamedTuple):
+    """A node's ingress route configuration: virtual host ``local-app`` for every domain, one
+    route ``local-app`` sending ``/`` to the local app ``cluster`` (no retries, no rewrites).
+
+    Every node has one per HTTP listener and they differ only in the cluster name, so this
+    compact form (rather than a RouteConfig) lets the builder copy one template per shape.
+    """
+
+    name: str
+    cluster: str
+    timeout_ms: int | None = names.DEFAULT_PER_REQUEST_TIMEOUT_MS
+    idle_timeout_ms: int | None = None
 
 
 # --- clusters
@@ -246,3 +263,14 @@ class Listener(NamedTuple):
     chains: tuple[Chain, ...]
     original_dst: bool = False
     default_chain: Chain | None = None
+
+
+def maker(cls: type[Any]) -> Callable[[tuple[Any, ...]], Any]:
+    """A fast constructor for a NamedTuple class from a tuple of *all* its fields, in order.
+
+    ``cls(*fields)`` runs the NamedTuple's Python-level ``__new__``; hot paths that already
+    hold the complete field tuple (a template with one field swapped, a dict item) make tens
+    of thousands of these per pass, and ``tuple.__new__`` through a partial is a C call.
+    No defaults, no checks: the caller passes exactly ``len(cls._fields)`` values.
+    """
+    return functools.partial(tuple.__new__, cls)

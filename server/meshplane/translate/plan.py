@@ -2,14 +2,17 @@
 
 A `Plan` lists one proxy's listeners, route configurations and clusters (IR values);
 `Shared` memoizes, for one MeshState, everything that does not depend on the asking proxy:
-resolved services (`services.Resolver`), virtual hosts per service port, and egress clusters
-per (target, TLS policy, limits). Builders then turn each shared IR value into a proto once.
+resolved services and nodes (`services.Resolver`), virtual hosts per service port, egress
+clusters per (target, TLS policy, limits), backends per (service, client policy), and the
+per-node IR that depends on a few facts rather than on the node (ingress shapes, egress
+listeners; see `sidecar`). Memoized values are the *same object* for every proxy that uses
+them, so the Translator turns each into a proto once (keyed by identity).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import field
+from typing import Any
+from typing import NamedTuple
 
 from . import ir
 from . import names
@@ -21,14 +24,17 @@ from .services import Target
 from .state import MeshState
 
 
-@dataclass
 class Plan:
     """One proxy's configuration as IR (``diagnostics`` explain what was left out and why)."""
 
-    listeners: list[ir.Listener] = field(default_factory=list)
-    route_configs: list[ir.RouteConfig] = field(default_factory=list)
-    clusters: dict[str, ir.Cluster] = field(default_factory=dict)
-    diagnostics: list[str] = field(default_factory=list)
+    # A plain class with slots: one is made per proxy per pass.
+    __slots__ = ("clusters", "diagnostics", "listeners", "route_configs")
+
+    def __init__(self) -> None:
+        self.listeners: list[ir.Listener] = []
+        self.route_configs: list[ir.RouteConfig | ir.LocalAppRouteConfig] = []
+        self.clusters: dict[str, ir.Cluster] = {}
+        self.diagnostics: list[str] = []
 
     def add_cluster(self, cluster: ir.Cluster, via: str) -> None:
         """Add a cluster once; a second, different definition under one name keeps the first."""
@@ -41,6 +47,35 @@ class Plan:
             )
 
 
+_new_cluster = ir.maker(ir.Cluster)
+
+
+class BackendPort(NamedTuple):
+    """One port of a backend service as one client policy sees it.
+
+    ``clusters`` are (name, cluster) pairs, ready to merge into `Plan.clusters`; ``host`` is
+    the port's virtual host with the bare service name among its domains.
+    """
+
+    port: ServicePort
+    reachable: bool
+    clusters: tuple[tuple[str, ir.Cluster], ...]
+    diagnostics: tuple[str, ...]
+    host: ir.VirtualHost
+
+
+class Backend(NamedTuple):
+    """A backend service as one client policy sees it (see `Shared.backend`)."""
+
+    diagnostics: tuple[str, ...]
+    ports: tuple[BackendPort, ...]
+
+
+_new_backend_port = ir.maker(BackendPort)
+_new_backend = ir.maker(Backend)
+_new_virtual_host = ir.maker(ir.VirtualHost)
+
+
 class Shared:
     """Per-MeshState memo of proxy-independent IR (one instance per build pass)."""
 
@@ -48,20 +83,29 @@ class Shared:
         self.state = state
         self.mesh = state.mesh_name
         self.resolver = Resolver(state)
-        self.mesh_preference = specs.mesh_ip_preference(state.mesh_spec)
+        self.mesh_preference = self.resolver.mesh_preference
         self.allow_all = specs.egress_filter(state.mesh_spec) == "ALLOW_ALL"
         self._vhosts: dict[tuple[str, int, bool], ir.VirtualHost] = {}
         self._clusters: dict[tuple[str, ir.UpstreamTls | None, ir.Limits], ir.Cluster] = {}
         self._reach: dict[tuple[int, int, ir.Limits], tuple[bool, tuple[ir.Cluster, ...], tuple[str, ...]]] = {}
+        self.backends: dict[tuple[str, int], Backend] = {}
+        self._node_backends: dict[str, tuple[Backend, ...]] = {}
+        self._allow_all: dict[str | None, ir.Cluster] = {}
+        self._allow_all_hosts: dict[str, ir.VirtualHost] = {}
+        # Per-node IR that depends on a few facts rather than on the node (sidecar.py): nodes
+        # that read alike share it, and with it the listener protos built from it.
+        self.ingress_shapes: dict[tuple[object, ...], Any] = {}
+        self.egress_listeners: dict[tuple[object, ...], ir.Listener | None] = {}
 
     def virtual_host(self, port: ServicePort, bare_name: bool) -> ir.VirtualHost:
         """The virtual host of a service port: domains ``name:port`` and, when ``bare_name``,
         ``name`` (a client that omits the port reaches this port)."""
-        key = (port.service, port.port, bare_name)
+        service, number = port.service, port.port
+        key = (service, number, bare_name)
         found = self._vhosts.get(key)
         if found is None:
-            domains = (f"{port.service}:{port.port}", port.service) if bare_name else (f"{port.service}:{port.port}",)
-            found = self._vhosts[key] = ir.VirtualHost(f"{port.service}:{port.port}", domains, port.routes)
+            name = f"{service}:{number}"
+            found = self._vhosts[key] = _new_virtual_host((name, (name, service) if bare_name else (name,), port.routes))
         return found
 
     def egress_cluster(self, target: Target, tls: ir.UpstreamTls | None, limits: ir.Limits) -> ir.Cluster:
@@ -73,31 +117,38 @@ class Shared:
         """
         key = (target.cluster, tls, limits)
         found = self._clusters.get(key)
-        if found is not None:
-            return found
-        node = self.resolver.node(target.node)
-        spec = self.state.virtual_nodes[target.node]
-        host = str(node.hostname)
-        if specs.is_ip(host):
-            discovery = "eds"
-        elif specs.sub(spec, "service_discovery", "dns").get("response_type") == "ENDPOINTS":
-            discovery = "strict_dns"
-        else:
-            discovery = "logical_dns"
-        listener = next((entry[2] for entry in node.listeners if entry[0] == target.port), specs.EMPTY)
-        preference = specs.node_ip_preference(spec, self.state.mesh_spec)
-        found = self._clusters[key] = ir.Cluster(
-            name=target.cluster,
-            discovery=discovery,  # type: ignore[arg-type]
-            host=host,
-            port=target.port,
-            http2=target.protocol in ("http2", "grpc"),
-            lookup_family=specs.dns_lookup_family(preference),
-            limits=limits,
-            tls=tls,
-            health_check=policies.health_check(listener),
-            outlier=policies.outlier(listener),
-        )
+        if found is None:
+            node = self.resolver.node(target.node)
+            host = str(node.hostname)
+            if specs.is_ip(host):
+                discovery = "eds"
+            elif node.discovery["dns"].get("response_type") == "ENDPOINTS":  # reachable: dns is a mapping
+                discovery = "strict_dns"
+            else:
+                discovery = "logical_dns"
+            health = outlier = None
+            for port, _protocol, listener in node.listeners:
+                if port == target.port:
+                    if "health_check" in listener:
+                        health = policies.health_check(listener)
+                    if "outlier_detection" in listener:
+                        outlier = policies.outlier(listener)
+                    break
+            found = self._clusters[key] = _new_cluster(
+                (
+                    target.cluster,
+                    discovery,
+                    host,
+                    target.port,
+                    target.protocol in ("http2", "grpc"),
+                    names.EGRESS_CONNECT_TIMEOUT_MS,
+                    specs.dns_lookup_family(node.preference),
+                    limits,
+                    tls,
+                    health,
+                    outlier,
+                )
+            )
         return found
 
     def reach(self, plan: Plan, port: ServicePort, policy: specs.Spec, limits: ir.Limits, where: str) -> bool:
@@ -112,29 +163,94 @@ class Shared:
         if found is None:
             found = self._reach[key] = self._clusters_for(port, policy, limits)
         ok, clusters, diagnostics = found
-        plan.diagnostics.extend(f"{where}: {reason}" for reason in diagnostics)
+        if diagnostics:
+            plan.diagnostics.extend([f"{where}: {reason}" for reason in diagnostics])
+        known = plan.clusters
         for cluster in clusters:
-            plan.add_cluster(cluster, where)
+            # Plan.add_cluster inlined: this runs for every backend cluster of every proxy.
+            seen = known.get(cluster.name)
+            if seen is None:
+                known[cluster.name] = cluster
+            elif seen is not cluster and seen != cluster:
+                plan.add_cluster(cluster, where)
         return ok
+
+    def node_backends(self, node: str, spec: specs.Spec) -> tuple[Backend, ...]:
+        """The `backend` of each backend node ``node`` declares (``spec`` is its spec), sorted by
+        service name; memoized per node."""
+        found = self._node_backends.get(node)
+        if found is None:
+            backend = self.backend
+            declared = specs.backends(spec) if "backends" in spec else ()
+            found = self._node_backends[node] = tuple([backend(service, policy) for service, policy in declared])
+        return found
+
+    def backend(self, service: str, policy: specs.Spec) -> Backend:
+        """What a node reaches through backend ``service`` with client ``policy`` (memoized per
+        service and policy object, like `reach`): the service's diagnostics and, per port with
+        targets or routes, a `BackendPort`. Callers add the clusters (checking for conflicts)
+        and prefix the diagnostics themselves."""
+        key = (service, id(policy))
+        found = self.backends.get(key)
+        if found is None:
+            resolved = self.resolver.service(service)
+            steps = []
+            for port in resolved.ports:
+                if not port.targets and not port.routes:
+                    continue
+                if policy:
+                    # Not through `reach`'s memo: this memo already holds it per (service, policy).
+                    ok, clusters, diagnostics = self._clusters_for(port, policy, ir.NO_LIMITS)
+                    items = tuple([(cluster.name, cluster) for cluster in clusters])
+                else:  # no client policy (the common case): plain clusters, nothing to report
+                    ok, diagnostics, memo = True, (), self._clusters
+                    plain = []
+                    for target in port.targets:
+                        cluster = memo.get((target.cluster, None, ir.NO_LIMITS))
+                        if cluster is None:
+                            cluster = self.egress_cluster(target, None, ir.NO_LIMITS)
+                        plain.append((target.cluster, cluster))
+                    items = tuple(plain)
+                steps.append(_new_backend_port((port, ok, items, diagnostics, self.virtual_host(port, True))))
+            found = self.backends[key] = _new_backend((resolved.diagnostics, tuple(steps)))
+        return found
 
     def _clusters_for(
         self, port: ServicePort, policy: specs.Spec, limits: ir.Limits
     ) -> tuple[bool, tuple[ir.Cluster, ...], tuple[str, ...]]:
+        if not policy:  # the common case: no TLS origination, nothing to report
+            egress = self.egress_cluster
+            return True, tuple([egress(target, None, limits) for target in port.targets]), ()
         clusters = []
         diagnostics: list[str] = []
         where = f"client policy for {port.service}"
         for target in port.targets:
             host = str(self.resolver.node(target.node).hostname)
             sni = None if specs.is_ip(host) else host
-            tls = policies.client_tls(policy, target.port, sni, where, diagnostics) if policy else None
+            tls = policies.client_tls(policy, target.port, sni, where, diagnostics)
             if tls is False:
                 return False, (), tuple(diagnostics)
             clusters.append(self.egress_cluster(target, tls, limits))  # type: ignore[arg-type]
         return True, tuple(clusters), tuple(diagnostics)
 
     def allow_all_cluster(self, lookup_family: str | None) -> ir.Cluster:
-        """ALLOW_ALL passthrough: ORIGINAL_DST (iptables) or a dynamic forward proxy (one host)."""
-        name = names.allow_all_cluster(self.mesh)
-        if lookup_family is None:
-            return ir.Cluster(name, "original_dst")
-        return ir.Cluster(name, "dynamic_forward_proxy", lookup_family=lookup_family)
+        """ALLOW_ALL passthrough: ORIGINAL_DST (iptables) or a dynamic forward proxy (one host).
+
+        Memoized, so every proxy of the pass shares the cluster (and its proto)."""
+        found = self._allow_all.get(lookup_family)
+        if found is None:
+            name = names.allow_all_cluster(self.mesh)
+            if lookup_family is None:
+                found = ir.Cluster(name, "original_dst")
+            else:
+                found = ir.Cluster(name, "dynamic_forward_proxy", lookup_family=lookup_family)
+            self._allow_all[lookup_family] = found
+        return found
+
+    def allow_all_host(self, cluster: ir.Cluster) -> ir.VirtualHost:
+        """The ``*`` virtual host sending everything else to the ALLOW_ALL ``cluster`` (memoized)."""
+        found = self._allow_all_hosts.get(cluster.discovery)
+        if found is None:
+            route = ir.HttpRoute("mesh-allow-all", ir.ANY, (ir.WeightedCluster(cluster.name, 1),), weighted=False)
+            found = self._allow_all_hosts[cluster.discovery] = ir.VirtualHost("mesh-allow-all", ("*",), (route,))
+        return found

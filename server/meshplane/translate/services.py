@@ -6,6 +6,8 @@ per state answers every proxy of a build pass and resolves each service and node
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -14,6 +16,13 @@ from . import matches
 from . import names
 from . import specs
 from .state import MeshState
+
+
+_DEFAULT_TIMEOUTS = matches.timeouts(specs.EMPTY)
+
+_new_weighted_cluster = ir.maker(ir.WeightedCluster)
+_new_http_route = ir.maker(ir.HttpRoute)
+_fourth = operator.itemgetter(3)
 
 
 class Target(NamedTuple):
@@ -55,12 +64,26 @@ class Service(NamedTuple):
 
 
 class Node(NamedTuple):
-    """What clients need to know about a virtual node (``reason`` when they cannot reach it)."""
+    """What clients and the node's own Envoy need to know about a virtual node.
+
+    ``reason`` says why clients cannot reach it (None when they can, with ``hostname`` set);
+    ``discovery`` is its ``service_discovery`` spec and ``preference`` its effective IP
+    preference (its own, else the mesh's).
+    """
 
     name: str
     listeners: tuple[tuple[int, str, specs.Spec], ...]
     hostname: str | None
     reason: str | None
+    discovery: specs.Spec = specs.EMPTY
+    preference: str | None = None
+
+
+# Fast constructors (see ir.maker) for the values made once per service, target and node.
+_new_target = ir.maker(Target)
+_new_service_port = ir.maker(ServicePort)
+_new_service = ir.maker(Service)
+_new_node = ir.maker(Node)
 
 
 class Resolver:
@@ -68,34 +91,46 @@ class Resolver:
 
     def __init__(self, state: MeshState) -> None:
         self.state = state
+        self.mesh_preference = specs.mesh_ip_preference(state.mesh_spec)
         self._services: dict[str, Service] = {}
         self._nodes: dict[str, Node] = {}
         self._targets: dict[tuple[str, int | None, int], tuple[Target | None, str | None]] = {}
 
     def node(self, name: str) -> Node:
-        """A node's listeners and DNS hostname, or why clients cannot reach it (memoized)."""
+        """A node's listeners, discovery and DNS hostname, or why clients cannot reach it (memoized)."""
         found = self._nodes.get(name)
-        if found is not None:
-            return found
-        spec = self.state.virtual_nodes.get(name)
-        reason = hostname = None
-        listeners: tuple[tuple[int, str, specs.Spec], ...] = ()
-        if spec is None:
-            reason = f"virtual node {name} does not exist"
-        else:
-            listeners = tuple(specs.listeners(spec))
-            discovery = specs.sub(spec, "service_discovery")
-            dns_hostname = specs.sub(discovery, "dns").get("hostname")
-            if "aws_cloud_map" in discovery:
-                reason = f"virtual node {name} uses awsCloudMap service discovery, which meshplane cannot serve"
-            elif not isinstance(dns_hostname, str):
-                reason = f"virtual node {name} has no DNS service discovery"
-            elif not listeners:
-                reason = f"virtual node {name} has no listeners"
-            else:
-                hostname = dns_hostname
-        found = self._nodes[name] = Node(name, listeners, hostname, reason)
+        if found is None:
+            found = self._nodes[name] = self._node(name)
         return found
+
+    def _node(self, name: str) -> Node:
+        spec = self.state.virtual_nodes.get(name)
+        if spec is None:
+            return Node(name, (), None, f"virtual node {name} does not exist")
+        listeners = specs.listeners(spec)
+        discovery = spec.get("service_discovery")
+        if discovery is None or not (type(discovery) is dict or isinstance(discovery, Mapping)):
+            discovery = specs.EMPTY
+        dns = discovery.get("dns")
+        if dns is not None and (type(dns) is dict or isinstance(dns, Mapping)):
+            dns_hostname = dns.get("hostname")
+            preference = dns.get("ip_preference")
+            if not isinstance(preference, str):
+                # specs.node_discovery_preference, minus the dns half already read
+                preference = specs.node_discovery_preference(discovery) if "aws_cloud_map" in discovery else None
+        else:
+            dns_hostname = None
+            preference = specs.node_discovery_preference(discovery) if discovery else None
+        if preference is None:
+            preference = self.mesh_preference
+        reason = None
+        if "aws_cloud_map" in discovery:
+            reason = f"virtual node {name} uses awsCloudMap service discovery, which meshplane cannot serve"
+        elif not isinstance(dns_hostname, str):
+            reason = f"virtual node {name} has no DNS service discovery"
+        elif not listeners:
+            reason = f"virtual node {name} has no listeners"
+        return _new_node((name, listeners, None if reason else dns_hostname, reason, discovery, preference))
 
     def service(self, name: str) -> Service:
         """Resolve a virtual service by name (memoized)."""
@@ -130,7 +165,7 @@ class Resolver:
         else:
             chosen = next((entry for entry in listeners if entry[0] == listener_port), listeners[0])
         cluster = names.egress_cluster(self.state.mesh_name, node_name, chosen[1], chosen[0])
-        return Target(node_name, chosen[0], chosen[1], cluster), None
+        return _new_target((node_name, chosen[0], chosen[1], cluster)), None
 
     def _resolve(self, name: str) -> Service:
         spec = self.state.virtual_services.get(name)
@@ -138,16 +173,18 @@ class Resolver:
             return Service(name, diagnostics=(f"virtual service {name} does not exist",), exists=False)
         provider = specs.sub(spec, "provider")
         diagnostics: list[str] = []
-        router = specs.sub(provider, "virtual_router").get("virtual_router_name")
-        node = specs.sub(provider, "virtual_node").get("virtual_node_name")
+        router = provider.get("virtual_router")
+        router = router.get("virtual_router_name") if type(router) is dict or isinstance(router, Mapping) else None
         if isinstance(router, str):
             ports = self._router_ports(name, router, diagnostics)
-        elif isinstance(node, str):
-            ports = self._node_ports(name, node, diagnostics)
         else:
-            diagnostics.append(f"virtual service {name} has no provider")
-            ports = []
-        return Service(name, tuple(ports), tuple(diagnostics))
+            node = specs.sub(provider, "virtual_node").get("virtual_node_name")
+            if isinstance(node, str):
+                ports = self._node_ports(name, node, diagnostics)
+            else:
+                diagnostics.append(f"virtual service {name} has no provider")
+                ports = []
+        return _new_service((name, tuple(ports), tuple(diagnostics) if diagnostics else (), True))
 
     # --- providers
 
@@ -188,9 +225,14 @@ class Resolver:
             return []
         routes = self.state.routes.get(router) or {}
         used: set[str] = set()
-        ports = [self._router_port(service, router, routes, port, protocol, used, diagnostics) for port, protocol, _ in listeners]
-        for name in sorted(set(routes) - used):
-            diagnostics.append(f"route {router}/{name} matches no listener of virtual router {router}")
+        if len(listeners) == 1:
+            port, protocol, _ = listeners[0]
+            ports = [self._router_port(service, router, routes, port, protocol, used, diagnostics)]
+        else:
+            ports = [self._router_port(service, router, routes, port, protocol, used, diagnostics) for port, protocol, _ in listeners]
+        if len(used) < len(routes):
+            for name in sorted(set(routes) - used):
+                diagnostics.append(f"route {router}/{name} matches no listener of virtual router {router}")
         return ports
 
     def _router_port(
@@ -204,48 +246,88 @@ class Resolver:
         diagnostics: list[str],
     ) -> ServicePort:
         key = specs.ROUTE_KEY_BY_PROTOCOL.get(protocol, "")
-        candidates = []
-        for name in sorted(routes):
+        names = sorted(routes) if len(routes) > 1 else routes
+        targets: dict[str, Target] = {}
+        if protocol == "tcp":
+            return self._tcp_port(service, router, routes, names, key, port, used, targets, diagnostics)
+        # Each route is read, matched to the port and built in one step (in name order, so
+        # diagnostics and targets come in a stable order), then sorted by App Mesh's order.
+        built: list[tuple[int, ir.HttpMatch, str, ir.HttpRoute]] = []
+        grpc = protocol == "grpc"
+        for name in names:
             spec = routes[name]
             body = spec.get(key)
-            if not isinstance(body, Mapping):
+            if body is None or not (type(body) is dict or isinstance(body, Mapping)):
                 continue
             match = body.get("match") or specs.EMPTY
             wanted = match.get("port")
             if type(wanted) is int and wanted != port:
                 continue
             used.add(name)
-            candidates.append((specs.route_priority(spec), name, body, match))
-        targets: dict[str, Target] = {}
-        if protocol == "tcp":
-            candidates.sort(key=lambda c: (c[0], c[1]))
-            if not candidates:
-                return ServicePort(service, port, protocol)
-            _, name, body, _ = candidates[0]
-            for _, extra, _, _ in candidates[1:]:
-                diagnostics.append(f"route {router}/{extra} ignored: route {router}/{name} already takes tcp port {port}")
-            clusters = self._weighted(router, name, body, port, targets, diagnostics)
-            idle = specs.duration_ms(specs.sub(body, "timeout", "idle"))
-            return ServicePort(service, port, protocol, (), clusters, idle, tuple(targets.values()))
-        if not candidates:
-            diagnostics.append(f"virtual router {router} has no {key} for port {port}")
-        built = []
-        for priority, name, body, match in candidates:
-            route_match = matches.grpc_match(match) if protocol == "grpc" else matches.http_match(match)
-            per_request, idle = matches.timeouts(body.get("timeout") or specs.EMPTY)
+            priority = spec.get("priority")  # specs.route_priority, inlined (once per route)
+            route_match = matches.grpc_match(match) if grpc else matches.http_match(match)
+            timeout = body.get("timeout")
+            per_request, idle = matches.timeouts(timeout) if timeout else _DEFAULT_TIMEOUTS
             retry = body.get("retry_policy")
-            route = ir.HttpRoute(
-                f"{router}/{name}",
-                route_match,
-                self._weighted(router, name, body, port, targets, diagnostics),
-                True,
-                per_request,
-                idle,
-                ir.DEFAULT_RETRY if retry is None else matches.retry_policy(retry, diagnostics, f"route {router}/{name}"),
+            label = f"{router}/{name}"
+            route = _new_http_route(
+                (
+                    label,
+                    route_match,
+                    self._weighted(router, name, body, port, targets, diagnostics),
+                    True,
+                    per_request,
+                    idle,
+                    ir.DEFAULT_RETRY if retry is None else matches.retry_policy(retry, diagnostics, f"route {label}"),
+                    None,
+                    503,
+                )
             )
-            built.append((priority, matches.default_order(route_match), name, route))
-        built.sort(key=lambda item: item[:3])
-        return ServicePort(service, port, protocol, tuple(item[3] for item in built), (), None, tuple(targets.values()))
+            built.append((priority if type(priority) is int else specs.NO_PRIORITY, route_match, name, route))
+        if not built:
+            diagnostics.append(f"virtual router {router} has no {key} for port {port}")
+            ordered: tuple[ir.HttpRoute, ...] = ()
+        elif len(built) == 1:
+            ordered = (built[0][3],)
+        else:
+            built.sort(key=lambda item: (item[0], matches.default_order(item[1]), item[2]))
+            ordered = tuple(map(_fourth, built))
+        return _new_service_port((service, port, protocol, ordered, (), None, tuple(targets.values())))
+
+    def _tcp_port(
+        self,
+        service: str,
+        router: str,
+        routes: Mapping[str, specs.Spec],
+        names: Iterable[str],
+        key: str,
+        port: int,
+        used: set[str],
+        targets: dict[str, Target],
+        diagnostics: list[str],
+    ) -> ServicePort:
+        """A router's tcp port: the first tcpRoute by priority (then name) takes it."""
+        candidates = []
+        for name in names:
+            spec = routes[name]
+            body = spec.get(key)
+            if body is None or not (type(body) is dict or isinstance(body, Mapping)):
+                continue
+            match = body.get("match") or specs.EMPTY
+            wanted = match.get("port")
+            if type(wanted) is int and wanted != port:
+                continue
+            used.add(name)
+            candidates.append((specs.route_priority(spec), name, body))
+        candidates.sort(key=lambda c: (c[0], c[1]))
+        if not candidates:
+            return ServicePort(service, port, "tcp")
+        _, name, body = candidates[0]
+        for _, extra, _ in candidates[1:]:
+            diagnostics.append(f"route {router}/{extra} ignored: route {router}/{name} already takes tcp port {port}")
+        clusters = self._weighted(router, name, body, port, targets, diagnostics)
+        idle = specs.duration_ms(specs.sub(body, "timeout", "idle"))
+        return ServicePort(service, port, "tcp", (), clusters, idle, tuple(targets.values()))
 
     def _weighted(
         self,
@@ -262,20 +344,38 @@ class Resolver:
         With no weight left the route answers 503 instead of forwarding.
         """
         weights: dict[str, int] = {}
-        for entry in specs.sub(body, "action").get("weighted_targets") or ():
-            node = entry.get("virtual_node") if isinstance(entry, Mapping) else None
+        action = body.get("action")
+        entries = action.get("weighted_targets") if type(action) is dict or isinstance(action, Mapping) else None
+        if not entries:
+            return ()
+        memo = self._targets
+        for entry in entries:
+            if type(entry) is not dict and not isinstance(entry, Mapping):
+                continue
+            node = entry.get("virtual_node")
             if not isinstance(node, str):
                 continue
             port = entry.get("port")
-            target, reason = self.target(node, port if type(port) is int else None, listener_port)
+            key = (node, port if type(port) is int else None, listener_port)
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = self._target(*key)
+            target = found[0]
             if target is None:
-                diagnostics.append(f"route {router}/{route}: target {reason}")
+                diagnostics.append(f"route {router}/{route}: target {found[1]}")
                 continue
             weight = entry.get("weight")
-            targets.setdefault(target.cluster, target)
-            weights[target.cluster] = weights.get(target.cluster, 0) + (weight if type(weight) is int and weight > 0 else 0)
+            if type(weight) is not int or weight < 0:
+                weight = 0
+            cluster = target.cluster
+            known = weights.get(cluster)
+            if known is None:
+                targets.setdefault(cluster, target)
+                weights[cluster] = weight
+            else:
+                weights[cluster] = known + weight
         if not any(weights.values()):
             if weights:
                 diagnostics.append(f"route {router}/{route}: every target has weight 0")
             return ()
-        return tuple(ir.WeightedCluster(cluster, weight) for cluster, weight in weights.items())
+        return tuple(map(_new_weighted_cluster, weights.items()))

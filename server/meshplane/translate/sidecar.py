@@ -12,7 +12,8 @@ Two binding modes per direction (docs/translation.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from . import ir
 from . import matches
@@ -42,100 +43,172 @@ def _app_endpoint(overrides: LocalOverrides, preference: str | None) -> tuple[st
 def plan_node(shared: Shared, name: str, spec: specs.Spec, overrides: LocalOverrides) -> Plan:
     """Everything the Envoy of virtual node ``name`` needs, and nothing it cannot reach."""
     plan = Plan()
-    preference = specs.node_ip_preference(spec, shared.state.mesh_spec)
+    # The node's own facts (listeners, discovery, IP preference) are read once per pass and
+    # shared with the clients that reach it.
+    node = shared.resolver.node(name)
+    preference = node.preference
     address = specs.bind_address(preference)
-    log = policies.access_log(spec)
-    if "aws_cloud_map" in specs.sub(spec, "service_discovery"):
+    log = policies.access_log(spec) if "logging" in spec else None
+    if "aws_cloud_map" in node.discovery:
         plan.diagnostics.append(
             f"virtual node {name} uses awsCloudMap service discovery: stored, but clients cannot reach it through meshplane"
         )
-    _ingress(shared, plan, name, spec, overrides, preference, address, log)
+    if node.listeners:
+        _ingress(shared, plan, name, node.listeners, overrides, preference, address, log)
     _egress(shared, plan, name, spec, overrides, address, log)
     return plan
+
+
+_new_cluster = ir.maker(ir.Cluster)
+_new_local_app = ir.maker(ir.LocalAppRouteConfig)
+
+
+class _IngressShape(NamedTuple):
+    """A node's ingress minus its name: shared by every node whose listeners read alike.
+
+    ``ports`` holds, per served listener, (protocol, port, local app cluster with an empty
+    name, ingress route configuration name or None for tcp, per-request and idle timeouts).
+    """
+
+    ports: tuple[tuple[str, int, ir.Cluster, str | None, int | None, int | None], ...]
+    listeners: tuple[ir.Listener, ...]
+    # (position among the spec listeners, tcp port or 0, chain); tcp chains name the node's cluster, so with
+    # any of them ``listeners`` is empty and each node builds its own from these.
+    chains: tuple[tuple[int, ir.Chain], ...]
+
+
+# Facts of a listener spec holding nothing but its port mapping (the common case): App Mesh's
+# defaults everywhere, so there is nothing to read.
+_PLAIN = (None, ir.NO_LIMITS, names.DEFAULT_PER_REQUEST_TIMEOUT_MS, None)
+
+
+_PLAIN_TCP = (None, ir.NO_LIMITS, None, None)
+
+
+def _listener_facts(
+    node: str, port: int, protocol: str, listener: specs.Spec, diagnostics: list[str]
+) -> tuple[ir.DownstreamTls | None | bool, ir.Limits, int | None, int | None]:
+    """(TLS, connection limits, per-request timeout, idle timeout) of one node listener; tcp
+    listeners have no per-request timeout and their idle timeout is ``timeout.tcp.idle``."""
+    if len(listener) == 1:  # specs.listeners() only yields listeners with a port mapping
+        return _PLAIN_TCP if protocol == "tcp" else _PLAIN
+    tls = policies.listener_tls(listener, f"virtual node {node} listener {port}", diagnostics)
+    limits = policies.connection_limits(listener, protocol)
+    if protocol == "tcp":
+        return tls, limits, None, specs.duration_ms(specs.sub(listener, "timeout", "tcp").get("idle"))
+    per_request, idle = matches.timeouts(specs.sub(listener, "timeout", protocol))
+    return tls, limits, per_request, idle
 
 
 def _ingress(
     shared: Shared,
     plan: Plan,
     node: str,
-    spec: specs.Spec,
+    listeners: tuple[tuple[int, str, specs.Spec], ...],
     overrides: LocalOverrides,
     preference: str | None,
     address: str,
     log: ir.AccessLog | None,
 ) -> None:
-    listeners = specs.listeners(spec)
-    app_host, app_base = _app_endpoint(overrides, preference)
-    iptables = overrides.ingress_port is None
-    several = len(listeners) > 1
-    chains: list[tuple[int, ir.Chain]] = []
-    for index, (port, protocol, listener) in enumerate(listeners):
-        where = f"virtual node {node} listener {port}"
-        tls = policies.listener_tls(listener, where, plan.diagnostics)
+    diagnostics = plan.diagnostics
+    if len(listeners) == 1:
+        port, protocol, listener = listeners[0]
+        facts: tuple[tuple[int, str, ir.DownstreamTls | None | bool, ir.Limits, int | None, int | None], ...] = (
+            (port, protocol, *_listener_facts(node, port, protocol, listener, diagnostics)),
+        )
+    else:
+        facts = tuple(
+            [(port, protocol, *_listener_facts(node, port, protocol, listener, diagnostics)) for port, protocol, listener in listeners]
+        )
+    app = _app_endpoint(overrides, preference)
+    # Everything but the node's name is decided by these; nodes that read alike share the IR
+    # (and so the listener protos the Translator builds from it).
+    key = (facts, app, overrides.ingress_port, address, log)
+    shape = shared.ingress_shapes.get(key)
+    if shape is None:
+        shape = shared.ingress_shapes[key] = _ingress_shape(facts, app, overrides.ingress_port, address, log)
+    mesh = shared.mesh
+    for protocol, port, template, config, per_request, idle in shape.ports:
+        name = names.ingress_cluster(mesh, node, protocol, port)
+        # The plan has no cluster yet and these names are unique per node (ports are), so
+        # Plan.add_cluster's conflict check cannot fire: set the entry directly.
+        plan.clusters[name] = _new_cluster((name,) + template[1:])
+        if config is not None:
+            plan.route_configs.append(_new_local_app((config, name, per_request, idle)))
+    if shape.listeners:
+        plan.listeners.extend(shape.listeners)
+    elif shape.chains:
+        chains = tuple(
+            (index, chain._replace(clusters=(ir.WeightedCluster(names.ingress_cluster(mesh, node, "tcp", port), 1),)) if port else chain)
+            for index, port, chain in shape.chains
+        )
+        plan.listeners.extend(_ingress_listeners(chains, overrides.ingress_port, address))
+
+
+def _ingress_shape(
+    facts: tuple[tuple[int, str, ir.DownstreamTls | None | bool, ir.Limits, int | None, int | None], ...],
+    app: tuple[str, int | None],
+    ingress_port: int | None,
+    address: str,
+    log: ir.AccessLog | None,
+) -> _IngressShape:
+    app_host, app_base = app
+    iptables = ingress_port is None
+    several = len(facts) > 1
+    ports = []
+    chains: list[tuple[int, int, ir.Chain]] = []
+    for index, (port, protocol, tls, limits, per_request, idle) in enumerate(facts):
         if tls is False:
             continue
-        cluster = ir.Cluster(
-            name=names.ingress_cluster(shared.mesh, node, protocol, port),
+        template = ir.Cluster(
+            name="",
             discovery="static",
             host=app_host,
             port=port if app_base is None else app_base + index,
             http2=protocol in ("http2", "grpc"),
             connect_timeout_ms=names.INGRESS_CONNECT_TIMEOUT_MS,
-            limits=policies.connection_limits(listener, protocol),
+            limits=limits,
         )
-        plan.add_cluster(cluster, where)
         stat = f"{names.STAT_INGRESS}.{protocol}.{port}" if several else names.STAT_INGRESS
         destination = port if iptables else None
         chain: ir.Chain
         if protocol == "tcp":
+            ports.append((protocol, port, template, None, None, None))
+            # tcp_proxy names the node's cluster: _ingress fills in the placeholder per node.
             chain = ir.TcpChain(
-                clusters=(ir.WeightedCluster(cluster.name, 1),),
+                clusters=(ir.WeightedCluster("", 1),),
                 stat_prefix=stat,
                 destination_port=destination,
                 tls=tls or None,
                 access_log=log,
-                idle_timeout_ms=specs.duration_ms(specs.sub(listener, "timeout", "tcp").get("idle")),
-            )
-        else:
-            per_request, idle = matches.timeouts(specs.sub(listener, "timeout", protocol))
-            route = ir.HttpRoute(
-                name="local-app",
-                match=ir.ANY,
-                clusters=(ir.WeightedCluster(cluster.name, 1),),
-                weighted=False,
-                timeout_ms=per_request,
                 idle_timeout_ms=idle,
             )
+        else:
             config = names.ingress_route_config(protocol, port)
-            plan.route_configs.append(ir.RouteConfig(config, (ir.VirtualHost("local-app", ("*",), (route,)),)))
+            ports.append((protocol, port, template, config, per_request, idle))
             chain = ir.HttpChain(config, stat, destination_port=destination, tls=tls or None, access_log=log)
-        chains.append((index, chain))
+        chains.append((index, port if protocol == "tcp" else 0, chain))
+    if any(tcp for _, tcp, _ in chains):
+        return _IngressShape(tuple(ports), (), tuple(chains))
+    listeners = _ingress_listeners(tuple((index, chain) for index, _, chain in chains), ingress_port, address)
+    return _IngressShape(tuple(ports), listeners, ())
+
+
+def _ingress_listeners(
+    chains: tuple[tuple[int, ir.Chain], ...], ingress_port: int | None, address: str
+) -> tuple[ir.Listener, ...]:
+    """iptables: one listener on 15000 with a chain per port; one host: listener k on ingress_port + k."""
     if not chains:
-        return
-    if iptables:
+        return ()
+    if ingress_port is None:
         port = names.INGRESS_PORT
-        plan.listeners.append(
-            ir.Listener(names.listener_name("ingress", port), address, port, True, tuple(c for _, c in chains), original_dst=True)
+        return (
+            ir.Listener(names.listener_name("ingress", port), address, port, True, tuple(c for _, c in chains), original_dst=True),
         )
-        return
-    base = overrides.ingress_port
-    assert base is not None
-    for index, chain in chains:
-        port = base + index
-        plan.listeners.append(ir.Listener(names.listener_name("ingress", port), address, port, True, (chain,)))
-
-
-def _backends(spec: specs.Spec) -> dict[str, specs.Spec]:
-    """Declared backends: service name -> its client policy (per-backend, else the defaults)."""
-    defaults = specs.sub(spec, "backend_defaults", "client_policy")
-    result: dict[str, specs.Spec] = {}
-    for backend in spec.get("backends") or ():
-        service = specs.sub(backend, "virtual_service")
-        name = service.get("virtual_service_name")
-        if isinstance(name, str) and name not in result:
-            policy = service.get("client_policy")
-            result[name] = policy if isinstance(policy, Mapping) else defaults
-    return dict(sorted(result.items()))
+    return tuple(
+        ir.Listener(names.listener_name("ingress", ingress_port + index), address, ingress_port + index, True, (chain,))
+        for index, chain in chains
+    )
 
 
 def _egress(
@@ -148,26 +221,52 @@ def _egress(
     log: ir.AccessLog | None,
 ) -> None:
     http_ports: list[ServicePort] = []
+    http_hosts: list[ir.VirtualHost] = []
     tcp_ports: list[ServicePort] = []
-    for backend, policy in _backends(spec).items():
-        service = shared.resolver.service(backend)
-        plan.diagnostics.extend(f"virtual node {node}: {reason}" for reason in service.diagnostics)
-        for port in service.ports:
-            if not port.targets and not port.routes:
-                continue
-            if not shared.reach(plan, port, policy, ir.NO_LIMITS, f"virtual node {node}"):
-                continue
-            (tcp_ports if port.protocol == "tcp" else http_ports).append(port)
-    family = specs.dns_lookup_family(shared.mesh_preference)
-    if overrides.egress_port is None:
-        _egress_iptables(shared, plan, node, http_ports, tcp_ports, address, log)
-    else:
+    backends = shared.node_backends(node, spec)
+    if backends:
+        where = f"virtual node {node}"
+        known = plan.clusters
+        for backend in backends:
+            if backend.diagnostics:
+                plan.diagnostics.extend([f"{where}: {reason}" for reason in backend.diagnostics])
+            for port, ok, clusters, diagnostics, host in backend.ports:
+                if diagnostics:
+                    plan.diagnostics.extend([f"{where}: {reason}" for reason in diagnostics])
+                for name, cluster in clusters:
+                    seen = known.setdefault(name, cluster)
+                    if seen is not cluster and seen != cluster:
+                        plan.add_cluster(cluster, where)  # reports the conflict, keeps the first
+                if not ok:
+                    continue
+                if port.protocol == "tcp":
+                    tcp_ports.append(port)
+                else:
+                    http_ports.append(port)
+                    http_hosts.append(host)
+    if overrides.egress_port is not None:
+        family = specs.dns_lookup_family(shared.mesh_preference)
         _egress_one_host(shared, plan, http_ports, tcp_ports, overrides.egress_port, address, log, family)
+    elif tcp_ports or shared.allow_all or not _one_port(http_ports):
+        _egress_iptables(shared, plan, node, http_ports, http_hosts, tcp_ports, address, log)
+    elif http_ports:
+        # The usual case, inlined: HTTP backends on one port, no ALLOW_ALL, no tcp.
+        number = http_ports[0].port
+        plan.route_configs.append(_new_route_config((names.egress_route_config(number), tuple(http_hosts))))
+        plan.listeners.append(_http_egress_listener(shared, (number,), address, log, None))  # type: ignore[arg-type]
 
 
-def _allow_all_host(cluster: ir.Cluster) -> ir.VirtualHost:
-    route = ir.HttpRoute("mesh-allow-all", ir.ANY, (ir.WeightedCluster(cluster.name, 1),), weighted=False)
-    return ir.VirtualHost("mesh-allow-all", ("*",), (route,))
+_new_route_config = ir.maker(ir.RouteConfig)
+
+
+def _one_port(ports: list[ServicePort]) -> bool:
+    """True when every port has the same number (or there are none)."""
+    if ports:
+        number = ports[0].port
+        for port in ports:
+            if port.port != number:
+                return False
+    return True
 
 
 def _tcp_chain(port: ServicePort, destination: int | None, log: ir.AccessLog | None) -> ir.TcpChain:
@@ -185,23 +284,37 @@ def _egress_iptables(
     plan: Plan,
     node: str,
     http_ports: list[ServicePort],
+    http_hosts: list[ir.VirtualHost],
     tcp_ports: list[ServicePort],
     address: str,
     log: ir.AccessLog | None,
 ) -> None:
-    """App Mesh's layout: 15001 with original_dst, one chain per backend port."""
+    """App Mesh's layout: 15001 with original_dst, one chain per backend port.
+
+    ``http_hosts[i]`` is the virtual host (with the bare name) of ``http_ports[i]``.
+    """
     allow_all = shared.allow_all_cluster(None) if shared.allow_all else None
-    by_port: dict[int, list[ServicePort]] = {}
-    for port in http_ports:
-        by_port.setdefault(port.port, []).append(port)
-    chains: list[ir.Chain] = []
-    for number in sorted(by_port):
-        hosts = [shared.virtual_host(port, True) for port in by_port[number]]
+    by_port: dict[int, list[ir.VirtualHost]] = {}
+    for port, host in zip(http_ports, http_hosts):
+        found = by_port.get(port.port)
+        if found is None:
+            by_port[port.port] = [host]
+        else:
+            found.append(host)
+    numbers = sorted(by_port) if len(by_port) > 1 else list(by_port)
+    for number in numbers:
+        hosts = by_port[number]
         if allow_all is not None:
-            hosts.append(_allow_all_host(allow_all))
-        config = names.egress_route_config(number)
-        plan.route_configs.append(ir.RouteConfig(config, tuple(hosts)))
-        chains.append(ir.HttpChain(config, names.STAT_EGRESS, destination_port=number, access_log=log))
+            hosts.append(shared.allow_all_host(allow_all))
+        plan.route_configs.append(ir.RouteConfig(names.egress_route_config(number), tuple(hosts)))
+    if not tcp_ports:
+        if allow_all is not None:
+            plan.add_cluster(allow_all, "ALLOW_ALL")
+        listener = _http_egress_listener(shared, tuple(numbers), address, log, allow_all)
+        if listener is not None:
+            plan.listeners.append(listener)
+        return
+    tcp_chains: list[ir.Chain] = []
     taken: dict[int, str] = {}
     for port in sorted(tcp_ports, key=lambda p: (p.port, p.service)):
         if port.port in by_port or port.port in taken:
@@ -214,18 +327,45 @@ def _egress_iptables(
         if not port.tcp_clusters:
             continue
         taken[port.port] = port.service
-        chains.append(_tcp_chain(port, port.port, log))
-    default = None
+        tcp_chains.append(_tcp_chain(port, port.port, log))
     if allow_all is not None:
         plan.add_cluster(allow_all, "ALLOW_ALL")
+    listener = _egress_listener(numbers, tcp_chains, address, log, allow_all)
+    if listener is not None:
+        plan.listeners.append(listener)
+
+
+def _http_egress_listener(
+    shared: Shared, numbers: tuple[int, ...], address: str, log: ir.AccessLog | None, allow_all: ir.Cluster | None
+) -> ir.Listener | None:
+    """`_egress_listener` without tcp chains, memoized: it depends on the HTTP ports only, so
+    every node with the same backend ports shares it."""
+    key = ("iptables", numbers, address, log, allow_all)
+    listener = shared.egress_listeners.get(key)
+    if listener is None:
+        listener = shared.egress_listeners[key] = _egress_listener(numbers, [], address, log, allow_all)
+    return listener
+
+
+def _egress_listener(
+    http_numbers: Sequence[int], tcp_chains: list[ir.Chain], address: str, log: ir.AccessLog | None, allow_all: ir.Cluster | None
+) -> ir.Listener | None:
+    """The iptables egress listener: an HTTP chain per backend port, then the tcp chains, and
+    with ALLOW_ALL a default chain to the original destination; None when it would be empty."""
+    chains: list[ir.Chain] = [
+        ir.HttpChain(names.egress_route_config(number), names.STAT_EGRESS, destination_port=number, access_log=log)
+        for number in http_numbers
+    ]
+    chains.extend(tcp_chains)
+    default = None
+    if allow_all is not None:
         default = ir.TcpChain(((ir.WeightedCluster(allow_all.name, 1)),), f"{names.STAT_EGRESS}.allow_all", access_log=log)
-    if chains or default is not None:
-        port = names.EGRESS_PORT
-        plan.listeners.append(
-            ir.Listener(
-                names.listener_name("egress", port), address, port, False, tuple(chains), original_dst=True, default_chain=default
-            )
-        )
+    if not chains and default is None:
+        return None
+    port = names.EGRESS_PORT
+    return ir.Listener(
+        names.listener_name("egress", port), address, port, False, tuple(chains), original_dst=True, default_chain=default
+    )
 
 
 def _egress_one_host(
@@ -247,12 +387,17 @@ def _egress_one_host(
     if shared.allow_all:
         cluster = shared.allow_all_cluster(family)
         plan.add_cluster(cluster, "ALLOW_ALL")
-        hosts.append(_allow_all_host(cluster))
+        hosts.append(shared.allow_all_host(cluster))
         proxy_family = family
     config = names.egress_route_config(base)
     plan.route_configs.append(ir.RouteConfig(config, tuple(hosts)))
-    chain = ir.HttpChain(config, names.STAT_EGRESS, access_log=log, forward_proxy_lookup_family=proxy_family)
-    plan.listeners.append(ir.Listener(names.listener_name("egress", base), address, base, False, (chain,)))
+    # The HTTP listener depends on these only: every node with the same override shares it.
+    key = ("one-host", base, address, log, proxy_family)
+    listener = shared.egress_listeners.get(key)
+    if listener is None:
+        chain = ir.HttpChain(config, names.STAT_EGRESS, access_log=log, forward_proxy_lookup_family=proxy_family)
+        listener = shared.egress_listeners[key] = ir.Listener(names.listener_name("egress", base), address, base, False, (chain,))
+    plan.listeners.append(listener)
     ordered = sorted((p for p in tcp_ports if p.tcp_clusters), key=lambda p: (p.service, p.port))
     for index, port in enumerate(ordered):
         number = base + 1 + index

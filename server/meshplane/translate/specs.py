@@ -46,14 +46,22 @@ def duration_ms(duration: Any) -> int | None:
     return value if duration.get("unit") == "ms" else value * 1000
 
 
-def listeners(spec: Spec) -> list[tuple[int, str, Spec]]:
+def listeners(spec: Spec) -> tuple[tuple[int, str, Spec], ...]:
     """A node's, router's or gateway's listeners as ``(port, protocol, listener)``, sorted by port.
 
     Listeners without a usable port mapping are skipped; a repeated port keeps its first entry.
     """
     raw = spec.get("listeners")
     if not raw:
-        return []
+        return ()
+    if len(raw) == 1:  # the common case, without the dedup and sort
+        listener = raw[0]
+        try:
+            mapping = listener["port_mapping"]
+            port, protocol = mapping["port"], mapping["protocol"]
+        except (KeyError, TypeError):
+            return ()
+        return ((port, protocol, listener),) if type(port) is int and type(protocol) is str else ()
     found: dict[int, tuple[int, str, Spec]] = {}
     for listener in raw:
         try:
@@ -63,9 +71,27 @@ def listeners(spec: Spec) -> list[tuple[int, str, Spec]]:
             continue
         if type(port) is int and type(protocol) is str and port not in found:
             found[port] = (port, protocol, listener)
-    if len(found) == 1:
-        return list(found.values())
-    return [found[port] for port in sorted(found)]
+    return tuple([found[port] for port in sorted(found)])
+
+
+def backends(spec: Spec) -> list[tuple[str, Spec]]:
+    """Declared backends sorted by service name, each with its client policy (per-backend, else
+    the defaults)."""
+    raw = spec.get("backends")
+    if not raw:
+        return []
+    defaults = sub(spec, "backend_defaults", "client_policy") if "backend_defaults" in spec else EMPTY
+    result: dict[str, Spec] = {}
+    for backend in raw:
+        service = backend.get("virtual_service") if type(backend) is dict else None
+        if type(service) is not dict:
+            service = sub(backend, "virtual_service")
+        name = service.get("virtual_service_name")
+        if isinstance(name, str) and name not in result:
+            policy = service.get("client_policy")
+            result[name] = defaults if policy is None or not isinstance(policy, Mapping) else policy
+    # Names are unique, so sorting the pairs compares names only.
+    return sorted(result.items()) if len(result) > 1 else list(result.items())
 
 
 def egress_filter(mesh_spec: Spec) -> str:
@@ -82,12 +108,19 @@ def mesh_ip_preference(mesh_spec: Spec) -> str | None:
 
 def node_ip_preference(node_spec: Spec, mesh_spec: Spec) -> str | None:
     """A node's effective IP preference: its own discovery setting, else the mesh's."""
-    discovery = sub(node_spec, "service_discovery")
+    own = node_discovery_preference(sub(node_spec, "service_discovery"))
+    return own if own is not None else mesh_ip_preference(mesh_spec)
+
+
+def node_discovery_preference(discovery: Spec) -> str | None:
+    """The IP preference a node's ``service_discovery`` sets itself (dns, else awsCloudMap)."""
     for kind in ("dns", "aws_cloud_map"):
-        value = sub(discovery, kind).get("ip_preference")
-        if isinstance(value, str):
-            return value
-    return mesh_ip_preference(mesh_spec)
+        method = discovery.get(kind)
+        if method is not None and (type(method) is dict or isinstance(method, Mapping)):
+            value = method.get("ip_preference")
+            if isinstance(value, str):
+                return value
+    return None
 
 
 # App Mesh's IPv6 walkthrough: no preference resolves IPv6 first (Envoy AUTO), binds IPv4 only
@@ -131,10 +164,14 @@ def is_ip(host: str) -> bool:
     return True
 
 
+# The priority of a route without one: after every prioritized route (App Mesh's range is 0-1000).
+NO_PRIORITY = 1001
+
+
 def route_priority(spec: Spec) -> int:
     """A route's priority (0 is highest); routes without one come after every prioritized route."""
     value = spec.get("priority")
-    return value if type(value) is int else 1001
+    return value if type(value) is int else NO_PRIORITY
 
 
 def single_member(spec: Spec, members: tuple[str, ...]) -> tuple[str, Spec] | None:
