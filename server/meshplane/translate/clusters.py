@@ -145,13 +145,13 @@ def _build(cluster: ir.Cluster) -> Cluster:
 
 
 # Template per cluster "shape" (everything but name, host and port), for the common clusters
-# without TLS, health checks or outlier detection: a rebuild copies the template and sets three
-# fields instead of building ~15 nested messages. Bounded; shapes are few.
-# Value: (template, has a load assignment).
-_TEMPLATES: dict[tuple[object, ...], tuple[Cluster, bool]] = {}
-# A node's local app cluster (STATIC): everything but the name, serialized (parsing it is
-# cheaper than copying a message and walking down to its endpoint). Every node has one and
-# their addresses are few (127.0.0.1 or ::1 and a port), so the whole rest of the IR is the key.
+# without TLS, health checks or outlier detection, kept serialized: a rebuild parses it and sets
+# the few differing fields instead of building ~15 nested messages (parsing bytes is cheaper
+# than copying a message). Bounded; shapes are few. Value: (template, has a load assignment).
+_TEMPLATES: dict[tuple[object, ...], tuple[bytes, bool]] = {}
+# A node's local app cluster (STATIC): everything but the name. Every node has one and their
+# addresses are few (127.0.0.1 or ::1 and a port), so the whole rest of the IR is the key and
+# the template keeps the endpoint (no walking down to the socket address).
 _STATIC: dict[tuple[object, ...], bytes] = {}
 
 
@@ -171,16 +171,15 @@ def build_cluster(cluster: ir.Cluster) -> Cluster:
         result.name = name
         result.load_assignment.cluster_name = name
         return result
-    result = Cluster()
     shape = (cluster.discovery, cluster.http2, cluster.connect_timeout_ms, cluster.lookup_family, cluster.limits)
     found = _TEMPLATES.get(shape)
     if found is None:
         template = _build(cluster._replace(name="", host="", port=0))
-        found = (template, template.HasField("load_assignment"))
+        found = (template.SerializeToString(), template.HasField("load_assignment"))
         if len(_TEMPLATES) < 256:
             _TEMPLATES[shape] = found
-    template, has_assignment = found
-    result.CopyFrom(template)
+    serialized, has_assignment = found
+    result = Cluster.FromString(serialized)
     result.name = name
     if has_assignment:
         assignment = result.load_assignment
