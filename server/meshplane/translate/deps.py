@@ -9,6 +9,8 @@ router a proxy uses is caught although the proxy could not name it in advance.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from collections.abc import Mapping
 
 from . import specs
@@ -46,22 +48,38 @@ def _service(state: MeshState, name: str, keys: set[Key]) -> None:
                         keys.add(("virtualNode", target["virtual_node"]))
 
 
-def proxy_dependencies(state: MeshState, proxy: ProxyRef) -> frozenset[Key]:
-    """Every (kind, name) whose change can alter ``proxy``'s config, existing or not (yet)."""
+def service_dependencies(state: MeshState, name: str) -> frozenset[Key]:
+    """The keys a client of virtual service ``name`` depends on (the service, its provider,
+    its router's routes and their target nodes), existing or not (yet)."""
+    keys: set[Key] = set()
+    _service(state, name, keys)
+    return frozenset(keys)
+
+
+def proxy_dependencies(
+    state: MeshState, proxy: ProxyRef, services: Callable[[str], frozenset[Key]] | None = None
+) -> frozenset[Key]:
+    """Every (kind, name) whose change can alter ``proxy``'s config, existing or not (yet).
+
+    :param services: `service_dependencies` of ``state`` for a service name, typically memoized
+        (`Translator.dependencies` passes its per-pass memo); computed afresh when None.
+    """
     keys: set[Key] = {("mesh", proxy.mesh), (proxy.kind, proxy.name)}
     if state is None or state.mesh_name != proxy.mesh:
         return frozenset(keys)
+    if services is None:
+        services = functools.partial(service_dependencies, state)
     if proxy.kind == "virtualNode":
         spec = state.virtual_nodes.get(proxy.name)
         for backend in (spec or {}).get("backends") or ():
             name = specs.sub(backend, "virtual_service").get("virtual_service_name")
             if isinstance(name, str):
-                _service(state, name, keys)
+                keys |= services(name)
         return frozenset(keys)
     for route_name, route in state.gateway_routes.get(proxy.name, {}).items():
         keys.add(("gatewayRoute", f"{proxy.name}/{route_name}"))
         for kind in ("http_route", "http2_route", "grpc_route"):
             target = specs.sub(route, kind, "action", "target", "virtual_service").get("virtual_service_name")
             if isinstance(target, str):
-                _service(state, target, keys)
+                keys |= services(target)
     return frozenset(keys)

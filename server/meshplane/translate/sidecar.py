@@ -72,16 +72,14 @@ class _IngressShape(NamedTuple):
 
     ports: tuple[tuple[str, int, ir.Cluster, str | None, int | None, int | None], ...]
     listeners: tuple[ir.Listener, ...]
-    # (position among the spec listeners, tcp port or 0, chain); tcp chains name the node's cluster, so with
-    # any of them ``listeners`` is empty and each node builds its own from these.
-    chains: tuple[tuple[int, ir.Chain], ...]
+    # (position among the spec listeners, tcp port or 0, chain). A tcp chain names the node's
+    # cluster, so with any tcp listener ``listeners`` is empty and each node builds its own.
+    chains: tuple[tuple[int, int, ir.Chain], ...]
 
 
 # Facts of a listener spec holding nothing but its port mapping (the common case): App Mesh's
 # defaults everywhere, so there is nothing to read.
 _PLAIN = (None, ir.NO_LIMITS, names.DEFAULT_PER_REQUEST_TIMEOUT_MS, None)
-
-
 _PLAIN_TCP = (None, ir.NO_LIMITS, None, None)
 
 
