@@ -7,9 +7,9 @@ per state answers every proxy of a build pass and resolves each service and node
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import ir
 from . import matches
@@ -254,16 +254,7 @@ class Resolver:
         # diagnostics and targets come in a stable order), then sorted by App Mesh's order.
         built: list[tuple[int, ir.HttpMatch, str, ir.HttpRoute]] = []
         grpc = protocol == "grpc"
-        for name in names:
-            spec = routes[name]
-            body = spec.get(key)
-            if body is None or not (type(body) is dict or isinstance(body, Mapping)):
-                continue
-            match = body.get("match") or specs.EMPTY
-            wanted = match.get("port")
-            if type(wanted) is int and wanted != port:
-                continue
-            used.add(name)
+        for name, spec, body, match in _routes_on_port(routes, names, key, port, used):
             priority = spec.get("priority")  # specs.route_priority, inlined (once per route)
             route_match = matches.grpc_match(match) if grpc else matches.http_match(match)
             timeout = body.get("timeout")
@@ -308,16 +299,7 @@ class Resolver:
     ) -> ServicePort:
         """A router's tcp port: the first tcpRoute by priority (then name) takes it."""
         candidates = []
-        for name in names:
-            spec = routes[name]
-            body = spec.get(key)
-            if body is None or not (type(body) is dict or isinstance(body, Mapping)):
-                continue
-            match = body.get("match") or specs.EMPTY
-            wanted = match.get("port")
-            if type(wanted) is int and wanted != port:
-                continue
-            used.add(name)
+        for name, spec, body, _match in _routes_on_port(routes, names, key, port, used):
             candidates.append((specs.route_priority(spec), name, body))
         candidates.sort(key=lambda c: (c[0], c[1]))
         if not candidates:
@@ -379,3 +361,21 @@ class Resolver:
                 diagnostics.append(f"route {router}/{route}: every target has weight 0")
             return ()
         return tuple(map(_new_weighted_cluster, weights.items()))
+
+
+def _routes_on_port(
+    routes: Mapping[str, specs.Spec], names: Iterable[str], key: str, port: int, used: set[str]
+) -> Iterator[tuple[str, specs.Spec, Mapping[str, Any], Mapping[str, Any]]]:
+    """(name, spec, route body, match) of each route of type ``key`` that applies to ``port`` (no
+    port in its match, or this one), in ``names`` order; each is recorded in ``used``."""
+    for name in names:
+        spec = routes[name]
+        body = spec.get(key)
+        if body is None or not (type(body) is dict or isinstance(body, Mapping)):
+            continue
+        match = body.get("match") or specs.EMPTY
+        wanted = match.get("port")
+        if type(wanted) is int and wanted != port:
+            continue
+        used.add(name)
+        yield name, spec, body, match
