@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2
-from google.protobuf.message import Message
 from prometheus_client import generate_latest
 
 from meshplane.config import Config
@@ -30,10 +29,10 @@ from meshplane.store import ResourceStore
 from meshplane.store.proxies import ProxyStore, StreamRow
 from meshplane.stream.cache import SnapshotCache, node_metadata
 from meshplane.stream.metrics import XdsMetrics
-from meshplane.stream.snapshot import Entry, Snapshot, make_entry
+from meshplane.stream.snapshot import Snapshot, SnapshotBuilder
 from meshplane.stream.status import MemoryStatusSink, StreamStatus, TypeStatus
 from meshplane.stream.types import SEND_ORDER, short_name
-from meshplane.translate import LocalOverrides, MeshState, ProxyConfig, ProxyRef, Translator, proxy_dependencies
+from meshplane.translate import LocalOverrides, MeshState, ProxyConfig, ProxyRef, Translator
 from meshplane.translate.deps import revision_keys
 
 log = logging.getLogger("meshplane.xds")
@@ -266,11 +265,12 @@ class Propagator:
         return self._states[mesh]
 
     def _rebuild(self, node_ids: Iterable[str]) -> None:
-        translators: dict[str, Translator] = {}
+        # One Translator per mesh builds its proxies in sweeps (build_each) and hands the same
+        # message object to every proxy that shares a resource; one SnapshotBuilder packs and
+        # hashes each such object once per pass, not once per proxy (the fan-out's main cost).
+        builder = SnapshotBuilder()
         snapshots: dict[str, Snapshot] = {}
-        # A translator hands the same message object to every proxy that shares a resource:
-        # pack and hash it once per pass, not once per proxy (the fan-out's main cost).
-        entries: dict[int, tuple[Message, Entry]] = {}
+        by_mesh: dict[str, list[_Proxy]] = {}
         for node_id in node_ids:
             proxy = self._proxies[node_id]
             if proxy.ref is None:
@@ -278,20 +278,20 @@ class Propagator:
                     f"node id {node_id!r} names no App Mesh resource: use mesh/<mesh>/virtualNode/<name>, "
                     "mesh/<mesh>/virtualGateway/<name> or the resource ARN"
                 )
+                proxy.diagnostics = config.diagnostics
+                snapshots[node_id] = builder.build(config.resources)
             else:
-                mesh = proxy.ref.mesh
-                state = self._state(mesh)
-                translator = translators.get(mesh)
-                if translator is None:
-                    translator = translators[mesh] = Translator(state)
-                config = translator.build(proxy.ref, proxy.overrides)
-                proxy.deps = proxy_dependencies(state, proxy.ref) if state is not None else frozenset(
+                by_mesh.setdefault(proxy.ref.mesh, []).append(proxy)
+        for mesh, proxies in by_mesh.items():
+            state = self._state(mesh)
+            translator = Translator(state)
+            configs = translator.build_each((proxy.ref, proxy.overrides) for proxy in proxies)  # type: ignore[misc]
+            for proxy, config in zip(proxies, configs):
+                assert proxy.ref is not None
+                proxy.deps = translator.dependencies(proxy.ref) if state is not None else frozenset(
                     {("mesh", mesh), (proxy.ref.kind, proxy.ref.name)})
-            proxy.diagnostics = config.diagnostics
-            snapshots[node_id] = Snapshot({
-                url: {name: _entry(entries, url, name, msg) for name, msg in resources.items()}
-                for url, resources in config.resources.items()
-            })
+                proxy.diagnostics = config.diagnostics
+                snapshots[proxy.node_id] = builder.build(config.resources)
         self._configs_to_save.update(snapshots)
         if snapshots:
             self.cache.set_snapshots(snapshots)
@@ -335,14 +335,3 @@ class Propagator:
             types=types,
             diagnostics=list(proxy.diagnostics) if proxy is not None else [],
         )
-
-
-def _entry(memo: dict[int, tuple[Message, Entry]], type_url: str, name: str, message: Message) -> Entry:
-    """The packed Entry of ``message``, made once per rebuild pass (keyed by identity; the memo keeps
-    the message alive so its id cannot be reused within the pass)."""
-    hit = memo.get(id(message))
-    if hit is None or hit[1].name != name:
-        hit = (message, make_entry(type_url, name, message))
-        memo[id(message)] = hit
-    return hit[1]
-

@@ -8,7 +8,7 @@ import pytest
 from envoy.service.discovery.v3 import discovery_pb2
 from stream_resources import demo_snapshot, make_cla, make_cluster, make_listener, make_route, make_snapshot
 
-from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot, SnapshotCache
+from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot, SnapshotBuilder, SnapshotCache
 from meshplane.stream.snapshot import make_entry, type_version
 
 
@@ -86,6 +86,31 @@ def test_an_entry_made_once_can_be_shared_by_many_snapshots() -> None:
     assert one.eds_name("web") == "web"
     with pytest.raises(ValueError, match="filed as 'api'"):
         Snapshot({CLUSTER: {"api": shared}})
+
+
+def test_a_builder_makes_the_same_snapshots_packing_each_shared_message_once() -> None:
+    cluster, listener = make_cluster("web"), make_listener("egress", 15001, "routes")
+    fleet = [
+        {CLUSTER: {"web": cluster}, LISTENER: {"egress": listener}, ROUTE: {"routes": make_route("routes", {"web": w})}}
+        for w in (1, 2, 1)
+    ]
+    builder = SnapshotBuilder()
+    built = [builder.build(resources) for resources in fleet]
+    alone = [Snapshot(resources) for resources in fleet]
+    for one, other in zip(built, alone):
+        for type_url in (CLUSTER, LISTENER, ROUTE):
+            assert one.version(type_url, "e") == other.version(type_url, "e")
+            assert one.sotw_body(type_url, "e") == other.sotw_body(type_url, "e")
+        assert one.eds_name("web") == other.eds_name("web")
+        assert one.client_config() == other.client_config()
+        assert one.check_consistent() == other.check_consistent()
+    # One Entry per shared message object; distinct objects stay distinct even if equal.
+    assert built[0].entries(CLUSTER)["web"] is built[1].entries(CLUSTER)["web"] is built[2].entries(CLUSTER)["web"]
+    assert built[0].entries(ROUTE)["routes"] is not built[2].entries(ROUTE)["routes"]
+    assert built[0].version(ROUTE, "e") == built[2].version(ROUTE, "e") != built[1].version(ROUTE, "e")
+    # The same object under another name or type is packed again (and checked) for that use.
+    with pytest.raises(ValueError, match="names itself"):
+        builder.build({CLUSTER: {"api": cluster}})
 
 
 def test_fragments_concatenate_into_valid_responses() -> None:

@@ -19,6 +19,7 @@ from meshplane.translate import LocalOverrides
 from meshplane.translate import MeshState
 from meshplane.translate import ProxyConfig
 from meshplane.translate import ProxyRef
+from meshplane.translate import Translator
 from meshplane.translate import build_all
 from meshplane.translate import build_proxy_config
 from meshplane.translate import check_consistent
@@ -769,6 +770,16 @@ def test_build_all_shares_pieces_but_matches_building_each_proxy_alone() -> None
     assert together[DJ].listeners["lds_ingress_0.0.0.0_15000"] is together[ProxyRef("dj-app", "virtualNode", "jazz-v1")].listeners[
         "lds_ingress_0.0.0.0_15000"
     ]
+
+
+def test_build_each_keeps_input_order_and_each_proxys_own_overrides() -> None:
+    state = MeshState.from_dict(dj_state())
+    other = LocalOverrides.from_metadata({"meshplane.egress_port": 15999})
+    items = [(DJ, LocalOverrides()), (DJ, other), (ProxyRef("dj-app", "virtualNode", "ghost"), LocalOverrides())]
+    configs = Translator(state).build_each(items)
+    assert configs == [build_proxy_config(state, proxy, overrides) for proxy, overrides in items]
+    assert configs[0] != configs[1]  # the same node under two node ids with different overrides
+    assert configs[2].diagnostics and not configs[2].resources.get(LISTENER_TYPE)
 
 
 def test_check_consistent_reports_missing_assignments_routes_and_clusters() -> None:

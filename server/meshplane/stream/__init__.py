@@ -13,12 +13,12 @@ Knows xDS and Envoy, nothing of App Mesh. The owner builds ``Snapshot``s, hands 
 from meshplane.stream.cache import FirstRequestHook, Published, SnapshotCache, new_epoch, node_metadata
 from meshplane.stream.metrics import XdsMetrics
 from meshplane.stream.server import AdsServicer, XdsServer
-from meshplane.stream.snapshot import Snapshot
+from meshplane.stream.snapshot import Snapshot, SnapshotBuilder
 from meshplane.stream.status import MemoryStatusSink, StatusSink, SyncState
 from meshplane.stream.types import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, SEND_ORDER
 
 __all__ = [
     "AdsServicer", "CLUSTER", "ENDPOINT", "FirstRequestHook", "LISTENER", "MemoryStatusSink", "Published",
-    "ROUTE", "SECRET", "SEND_ORDER", "Snapshot", "SnapshotCache", "StatusSink", "SyncState", "XdsMetrics",
+    "ROUTE", "SECRET", "SEND_ORDER", "Snapshot", "SnapshotBuilder", "SnapshotCache", "StatusSink", "SyncState", "XdsMetrics",
     "XdsServer", "new_epoch", "node_metadata",
 ]

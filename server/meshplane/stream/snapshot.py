@@ -152,20 +152,25 @@ class Snapshot:
     """
 
     def __init__(self, resources: Mapping[str, Mapping[str, Message | Entry]]) -> None:
-        self._entries: dict[str, dict[str, Entry]] = {}
-        self._hashes: dict[str, str] = {}
+        entries = {
+            type_url: {name: make_entry(type_url, name, by_name[name]) for name in sorted(by_name)}
+            for type_url, by_name in resources.items()
+        }
+        self._init(entries, {type_url: type_hash((n, e.version) for n, e in by_type.items())
+                             for type_url, by_type in entries.items()})
+
+    def _init(self, entries: dict[str, dict[str, Entry]], hashes: dict[str, str]) -> None:
+        """Set up from entries sorted by name within each type and their type hashes."""
+        self._entries = entries
+        self._hashes = hashes
         self._eds_names: dict[str, str] = {}
         self._route_refs: dict[str, tuple[str, ...]] = {}
-        for type_url, by_name in resources.items():
-            entries: dict[str, Entry] = {}
-            for name in sorted(by_name):
-                entries[name] = entry = make_entry(type_url, name, by_name[name])
-                if type_url == CLUSTER and entry.refs:
-                    self._eds_names[name] = entry.refs[0]
-                elif type_url == LISTENER and entry.refs:
-                    self._route_refs[name] = entry.refs
-            self._entries[type_url] = entries
-            self._hashes[type_url] = type_hash((n, e.version) for n, e in entries.items())
+        for name, entry in entries.get(CLUSTER, {}).items():
+            if entry.refs:
+                self._eds_names[name] = entry.refs[0]
+        for name, entry in entries.get(LISTENER, {}).items():
+            if entry.refs:
+                self._route_refs[name] = entry.refs
         self._bodies: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
 
@@ -251,6 +256,46 @@ class Snapshot:
     def __repr__(self) -> str:
         counts = ", ".join(f"{t.rsplit('.', 1)[-1]}={len(e)}" for t, e in self._entries.items())
         return f"Snapshot({counts})"
+
+
+class SnapshotBuilder:
+    """Builds many snapshots out of largely the same message objects (a fleet translated in one
+    pass, where proxies share clusters, endpoints and route configs): each distinct message is
+    packed and hashed once, each distinct set of entries of a type gets its type hash once.
+
+    Same snapshots as ``Snapshot(resources)``. Messages are recognised by identity, so use one
+    builder for one pass and then drop it: it keeps every message it saw alive until then (an
+    id cannot be reused meanwhile). Not thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[object, Entry]] = {}
+        self._hashes: dict[tuple[object, ...], str] = {}
+
+    def entry(self, type_url: str, name: str, resource: Message | Entry) -> Entry:
+        """``make_entry(type_url, name, resource)``, made once per distinct ``resource``."""
+        hit = self._entries.get(id(resource))
+        if hit is None or hit[1].name != name or hit[1].any.type_url != type_url:
+            hit = (resource, make_entry(type_url, name, resource))
+            self._entries[id(resource)] = hit
+        return hit[1]
+
+    def build(self, resources: Mapping[str, Mapping[str, Message | Entry]]) -> Snapshot:
+        """The Snapshot of ``resources`` (as ``Snapshot(resources)`` would make it)."""
+        entry, hashes_memo = self.entry, self._hashes
+        entries: dict[str, dict[str, Entry]] = {}
+        hashes: dict[str, str] = {}
+        for type_url, by_name in resources.items():
+            by_type = {name: entry(type_url, name, by_name[name]) for name in sorted(by_name)}
+            # Entries are kept alive by self._entries, so their ids name them for the pass.
+            key = (type_url, *map(id, by_type.values()))
+            found = hashes_memo.get(key)
+            if found is None:
+                found = hashes_memo[key] = type_hash((n, e.version) for n, e in by_type.items())
+            entries[type_url], hashes[type_url] = by_type, found
+        snapshot = Snapshot.__new__(Snapshot)
+        snapshot._init(entries, hashes)
+        return snapshot
 
 
 def _empty_type_fragment(type_url: str) -> bytes:

@@ -79,8 +79,13 @@ class Translator:
             return plan if isinstance(plan, ProxyConfig) else self.assemble(plan)
 
     def build_many(self, proxies: Iterable[tuple[ProxyRef, LocalOverrides]]) -> dict[ProxyRef, ProxyConfig]:
-        """`build` for many proxies, in sweeps: resolve the backends the nodes declare, plan every
-        proxy, build the backends' protos, then assemble every plan.
+        """`build_each`, keyed by proxy (a proxy listed twice keeps its last overrides' config)."""
+        proxies = list(proxies)
+        return dict(zip((proxy for proxy, _overrides in proxies), self.build_each(proxies)))
+
+    def build_each(self, proxies: Iterable[tuple[ProxyRef, LocalOverrides]]) -> list[ProxyConfig]:
+        """`build` for many proxies, in input order, in sweeps: resolve the backends the nodes
+        declare, plan every proxy, build the backends' protos, then assemble every plan.
 
         Same results as calling `build` for each; faster for a fleet: each sweep keeps to one
         kind of work (resolving services, per-proxy IR, shared protos, per-proxy protos), which
@@ -91,10 +96,10 @@ class Translator:
         with _gc_paused():
             self._resolve_backends(proxies)
             plan = self.plan
-            plans = [(proxy, plan(proxy, overrides)) for proxy, overrides in proxies]
+            plans = [plan(proxy, overrides) for proxy, overrides in proxies]
             self._build_backends()
             assemble = self.assemble
-            return {proxy: found if isinstance(found, ProxyConfig) else assemble(found) for proxy, found in plans}
+            return [found if isinstance(found, ProxyConfig) else assemble(found) for found in plans]
 
     def _resolve_backends(self, proxies: list[tuple[ProxyRef, LocalOverrides]]) -> None:
         """Resolve every backend the virtual nodes among ``proxies`` declare (what planning them
