@@ -42,6 +42,10 @@ Key = tuple[str, str]
 #: Status flush interval (seconds), stretched up to FLUSH_MAX_S after slow flushes.
 FLUSH_S = 0.2
 FLUSH_MAX_S = 2.0
+#: A due flush waits until the streams have been quiet (no send, ACK or NACK) this long, or until
+#: it is FLUSH_MAX_S overdue: writing status holds the GIL and the sink's lock, which the streams
+#: need to push a change and take its ACKs.
+QUIET_S = 0.05
 
 _STATE_FIELDS = {
     "virtualNode": "virtual_nodes",
@@ -93,6 +97,8 @@ class PersistentStatus(MemoryStatusSink):
         super().__init__()
         self._dirty: set[int] = set()
         self._gone: dict[int, StreamStatus] = {}
+        self.last_event = 0.0  # time.monotonic() of the last change of any stream's status
+        self._fragments: dict[int, dict[str, str]] = {}  # stream -> type URL -> its JSON member
 
     def on_connect(self, stream_id: int, node_id: str, protocol: str, peer: str, at: float) -> None:
         super().on_connect(stream_id, node_id, protocol, peer, at)
@@ -100,15 +106,15 @@ class PersistentStatus(MemoryStatusSink):
 
     def on_send(self, stream_id: int, type_url: str, version: str, nonce: str, at: float) -> None:
         super().on_send(stream_id, type_url, version, nonce, at)
-        self._mark(stream_id)
+        self._mark(stream_id, type_url)
 
     def on_ack(self, stream_id: int, type_url: str, version: str, nonce: str, at: float) -> None:
         super().on_ack(stream_id, type_url, version, nonce, at)
-        self._mark(stream_id)
+        self._mark(stream_id, type_url)
 
     def on_nack(self, stream_id: int, type_url: str, version: str, nonce: str, message: str, at: float) -> None:
         super().on_nack(stream_id, type_url, version, nonce, message, at)
-        self._mark(stream_id)
+        self._mark(stream_id, type_url)
 
     def on_disconnect(self, stream_id: int, at: float) -> None:
         with self._lock:
@@ -119,18 +125,26 @@ class PersistentStatus(MemoryStatusSink):
         super().on_disconnect(stream_id, at)
         self._mark(stream_id)
 
-    def _mark(self, stream_id: int) -> None:
+    def _mark(self, stream_id: int, type_url: str | None = None) -> None:
         with self._lock:
             self._dirty.add(stream_id)
+            if type_url is not None:
+                self._fragments.get(stream_id, {}).pop(type_url, None)
+            self.last_event = time.monotonic()
 
     def take_dirty(self) -> tuple[list[tuple[StreamStatus, str]], list[tuple[StreamStatus, str]]]:
         """(changed connected streams, streams that disconnected) since the last call, each with
-        its per-type status already encoded as JSON (under the sink's lock: a consistent view)."""
+        its per-type status already encoded as JSON (under the sink's lock: a consistent view).
+        A type's JSON is kept until that type changes: a change usually touches one type."""
         with self._lock:
             dirty, self._dirty = self._dirty, set()
             gone, self._gone = self._gone, {}
-            live = [(stream, types_json(stream)) for s in sorted(dirty) if (stream := self._streams.get(s))]
-            ended = [(stream, types_json(stream)) for stream in gone.values()]
+            fragments = self._fragments
+            live = [
+                (stream, types_json(stream, fragments.setdefault(s, {})))
+                for s in sorted(dirty) if (stream := self._streams.get(s))
+            ]
+            ended = [(stream, types_json(stream, fragments.pop(s, {}))) for s, stream in gone.items()]
         return live, ended
 
 
@@ -145,21 +159,40 @@ def _json_value(value: str | float | None) -> str:
     return repr(value)
 
 
-def types_json(stream: StreamStatus) -> str:
+def types_json(stream: StreamStatus, fragments: dict[str, str] | None = None) -> str:
     """The ``types`` object of a stream's status row as JSON text: per short type name, in sorted
     order, ``{ackedAt, error, sentAt, state, versionAcked, versionSent}`` (keys sorted). Written by
     hand because thousands of rows are encoded after every change: it is several times faster than
-    building the dicts and calling json.dumps, and gives the same text."""
-    type_urls = list(SEND_ORDER) + sorted(set(stream.types).difference(SEND_ORDER))
+    building the dicts and calling json.dumps, and gives the same text.
+
+    :param fragments: type URL -> its encoded member, reused where present and filled in where
+        not; the caller drops a type's entry when that type's status changes.
+    """
+    if fragments is None:
+        fragments = {}
+    types = stream.types
     parts = []
-    for url in sorted(type_urls, key=short_name):
-        t = stream.types.get(url, _EMPTY_TYPE)
-        parts.append(
-            f'{encode_basestring_ascii(short_name(url))}:{{"ackedAt":{_json_value(t.acked_at)},'
-            f'"error":{_json_value(t.error)},"sentAt":{_json_value(t.sent_at)},"state":"{t.state.value}",'
-            f'"versionAcked":{_json_value(t.version_acked)},"versionSent":{_json_value(t.version_sent)}}}'
-        )
+    for url in _sorted_types(types):
+        part = fragments.get(url)
+        if part is None:
+            t = types.get(url, _EMPTY_TYPE)
+            part = fragments[url] = (
+                f'{encode_basestring_ascii(short_name(url))}:{{"ackedAt":{_json_value(t.acked_at)},'
+                f'"error":{_json_value(t.error)},"sentAt":{_json_value(t.sent_at)},"state":"{t.state.value}",'
+                f'"versionAcked":{_json_value(t.version_acked)},"versionSent":{_json_value(t.version_sent)}}}'
+            )
+        parts.append(part)
     return "{" + ",".join(parts) + "}"
+
+
+_CORE_TYPES = sorted(SEND_ORDER, key=short_name)
+
+
+def _sorted_types(types: Mapping[str, object]) -> list[str]:
+    """SEND_ORDER's types and any others the stream used, sorted by short name."""
+    if len(types) <= len(SEND_ORDER) and all(url in SEND_ORDER for url in types):
+        return _CORE_TYPES
+    return sorted(set(SEND_ORDER).union(types), key=short_name)
 
 
 class Propagator:
@@ -218,12 +251,15 @@ class Propagator:
                 ):
                     keys, pending = pending.keys, _Pending()
                     self.apply(keys)
-                if now >= next_flush:
+                # A flush holds the GIL the streams need to send and take ACKs: it waits for a
+                # quiet moment (a pushed change has been answered), and after a big one
+                # (thousands of proxies just changed) the next waits longer, so that writing
+                # status takes at most about a fifth of the time. Ready status is seconds old
+                # at worst; ACK times are stamped when the ACK arrives, not when written.
+                if now >= next_flush and (
+                    now - self.status.last_event >= QUIET_S or now >= next_flush + FLUSH_MAX_S
+                ):
                     self.flush_status()
-                    # A flush holds the GIL the streams need to send and take ACKs: after a big
-                    # one (thousands of proxies just changed), wait longer, so that writing
-                    # status takes at most about a fifth of the time. Ready status is seconds old
-                    # at worst; ACK times are stamped when the ACK arrives, not when written.
                     took = time.monotonic() - now
                     next_flush = now + min(FLUSH_MAX_S, max(FLUSH_S, 5 * took))
             except Exception:  # the loop must survive anything: log it, keep serving the last snapshots

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -139,3 +140,25 @@ def test_the_stored_status_row_encodes_every_type_like_json_dumps() -> None:
     sink.on_disconnect(7, 9.0)
     live, gone = sink.take_dirty()
     assert live == [] and gone[0][0].last_seen == 9.0
+
+
+def test_a_stored_status_row_re_encodes_only_what_changed_and_stays_exact() -> None:
+    from meshplane.propagate import PersistentStatus, types_json
+
+    sink = PersistentStatus()
+    sink.on_connect(3, "mesh/m/virtualNode/a", "sotw", "ipv4:127.0.0.1:1", 1.0)
+    for type_url in (CLUSTER, ROUTE):
+        sink.on_send(3, type_url, "e-1", "1", 2.0)
+        sink.on_ack(3, type_url, "e-1", "1", 2.5)
+    before = sink.last_event
+    (stream, first), = sink.take_dirty()[0]
+    assert sink.take_dirty() == ([], [])  # nothing changed since: no row to write
+    sink.on_send(3, ROUTE, "e-2", "2", 3.0)
+    (stream, second), = sink.take_dirty()[0]
+    assert sink.last_event > before
+    assert second == types_json(stream)  # the cached members of unchanged types are still exact
+    assert json.loads(second)["RDS"]["state"] == "STALE" and json.loads(second)["CDS"] == json.loads(first)["CDS"]
+    sink.on_ack(3, ROUTE, "e-2", "2", 3.5)
+    (stream, third), = sink.take_dirty()[0]
+    assert json.loads(third)["RDS"] == {"ackedAt": 3.5, "error": None, "sentAt": 3.0, "state": "SYNCED",
+                                         "versionAcked": "e-2", "versionSent": "e-2"}
