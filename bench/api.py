@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api.py [--duration S] [--quick] [--repeat N] [--threads T] [--connections C]
                                   [--workers N] [--server-threads N] [--paced-repeat N] [--skip-moto]
-                                  [--max-wait S] [--profile DIR] [--json PATH]
+                                  [--max-wait S] [--latency-only] [--profile DIR] [--json PATH]
 
 The load generator is wrk (C, one event loop per thread), not boto3, whose client-side cost would hide
 the server's; the script installs the Debian package when it is missing and we are root. Lua scripts
@@ -65,6 +65,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from procs import BIN, MeshplaneServer, Process, env_with_venv  # noqa: E402
+
+from meshplane.config import Config  # noqa: E402
 
 PREFIX = "/v20190125"
 READ_MESH = "bench"  # the pre-created set: describe, list, update
@@ -597,7 +599,7 @@ class Target:
 
 def prepare(wrk: str, target: Target, tmp: Path, args: argparse.Namespace) -> None:
     """Seed (App Mesh targets) and warm up ``target``."""
-    if "list" in target.scenarios:
+    if target.label != "no-op":  # the App Mesh servers
         t0 = time.monotonic()
         seed(target.url, args.nodes)
         print(f"[{target.label}] seeded {args.nodes} nodes in {time.monotonic() - t0:.1f}s", file=sys.stderr)
@@ -709,6 +711,23 @@ def _spread(r: Result) -> str:
     return f" ({min(r.rates):,.0f}–{max(r.rates):,.0f})"
 
 
+def latency_report(peak: Result, paced: Result, half: float, args: argparse.Namespace) -> str:
+    """The summary of a ``--latency-only`` run."""
+    calm = [p for p, st in zip(paced.p99s, paced.steals) if st < CALM_STEAL]
+    p99 = statistics.median(calm or paced.p99s)
+    runs = ", ".join(f"{p:.1f} ms (steal {100 * st:.0f}%)" for p, st in zip(paced.p99s, paced.steals))
+    verdict = "met" if p99 <= 10 else "MISSED"
+    return "\n".join([
+        f"wrk -t{args.threads} -c{args.connections}, {args.duration:g} s per run; meshplane NORMAL on Granian "
+        f"--workers {args.workers} --threads {args.server_threads}; load average before/after: "
+        f"{args.load_before} / {args.load_after}",
+        f"* describe peak: {peak.rate:,.0f} req/s (range of runs:{_spread(peak) or ' one run'}), {peak.cpu_us:,.0f} server CPU µs/req",
+        f"* describe paced at half the peak ({half:,.0f} req/s asked, {paced.rate:,.0f} done): every run's p99: {runs}",
+        f"* target: p99 at half peak {p99:.1f} ms, median of the {len(calm) or len(paced.p99s)} runs "
+        f"{'with steal < 5%' if calm else '(none calm)'} (target 10): {verdict}",
+    ])
+
+
 def report(results: list[Result], paced: Result | None, half: float, noop: dict[str, Result],
            args: argparse.Namespace, profiles: str) -> str:
     by = {(r.target, r.scenario): r for r in results}
@@ -814,12 +833,16 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--nodes", type=int, default=500, help="size of the pre-created read set (default 500)")
     parser.add_argument("--workers", type=int, default=2, help="meshplane and no-op API workers (default 2)")
-    parser.add_argument("--server-threads", type=int, default=8, help="threads per worker (default 8)")
+    parser.add_argument("--server-threads", type=int, default=Config().threads,
+                        help=f"threads per worker (default {Config().threads}, meshplane's own default)")
     parser.add_argument("--paced-repeat", type=int, default=5,
                         help="runs of the paced describe (default 5; at least --repeat)")
     parser.add_argument("--skip-moto", action="store_true", help="do not run moto")
     parser.add_argument("--max-wait", type=float, default=60.0,
                         help="before each run, wait up to S seconds for other processes to go quiet (default 60; 0: never)")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="meshplane NORMAL only: describe at its peak (best of --repeat), then paced at half "
+                             "of it (--paced-repeat runs): the p99 target alone, to re-check on a calmer machine")
     parser.add_argument("--profile", metavar="DIR", help="also profile describe and create with py-spy into DIR")
     parser.add_argument("--json", metavar="PATH", help="write every figure to PATH")
     args = parser.parse_args()
@@ -843,18 +866,18 @@ def main() -> None:
         # change of weather on this shared machine.
         targets: list[Target] = []
         servers: dict[str, MeshplaneServer] = {}
-        for sync in ("NORMAL",) if args.quick else ("NORMAL", "FULL"):
+        for sync in ("NORMAL",) if args.quick or args.latency_only else ("NORMAL", "FULL"):
             label = f"meshplane {sync}"
             server = start_meshplane(tmp, sync.lower(), sync, args.workers, args.server_threads)
             stack.callback(server.stop)
             _wait_ready(server.endpoint, "/healthz")
             servers[label] = server
-            targets.append(Target(label, server.endpoint, server.pid, OPS))
-        if not args.skip_moto:
+            targets.append(Target(label, server.endpoint, server.pid, ("describe",) if args.latency_only else OPS))
+        if not args.skip_moto and not args.latency_only:
             proc, url = start_moto(tmp)
             stack.callback(proc.stop)
             targets.append(Target("moto", url, proc.pid, OPS))
-        if not args.quick:
+        if not args.quick and not args.latency_only:
             proc, url = start_noop(tmp, args.workers, args.server_threads)
             stack.callback(proc.stop)
             targets.append(Target("no-op", url, proc.pid, ("describe", "create")))
@@ -870,7 +893,7 @@ def main() -> None:
             if target.label == "no-op":
                 noop = best_runs
             else:
-                results += [best_runs[scenario] for scenario in OPS]
+                results += [best_runs[scenario] for scenario in target.scenarios]
         label = "meshplane NORMAL"
         server = servers[label]
         half = next(r for r in results if r.target == label and r.scenario == "describe").rate / 2
@@ -886,7 +909,11 @@ def main() -> None:
             for scenario in ("describe", "create"):
                 profiles += profile(wrk, server, pdir, tmp, scenario, args)
     args.load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    print(report(results, paced, half, noop, args, profiles))
+    if args.latency_only:
+        assert paced is not None
+        print(latency_report(results[0], paced, half, args))
+    else:
+        print(report(results, paced, half, noop, args, profiles))
     if args.json:
         everything = [*results, *noop.values(), *([paced] if paced else [])]
         Path(args.json).write_text(json.dumps([r.__dict__ | {"rate": r.rate} for r in everything], indent=1))

@@ -56,7 +56,10 @@ class Config:
     account_id: str = DEFAULT_ACCOUNT_ID
     region: str = "us-east-1"
     workers: int = 2
-    threads: int = 8
+    # Two WSGI threads per worker: enough to overlap SQLite waits, few enough that requests do not
+    # queue on the GIL (8 threads: describe p99 30-48 ms at half the peak rate; 2: 4-5 ms, and a
+    # higher peak; bench/api.py, docs/benchmarks.md).
+    threads: int = 2
     synchronous: str = "NORMAL"
     busy_timeout_ms: int = 5000
     quotas: dict[str, int] = field(default_factory=_default_quotas)
