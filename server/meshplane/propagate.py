@@ -46,6 +46,8 @@ FLUSH_MAX_S = 2.0
 #: it is FLUSH_MAX_S overdue: writing status holds the GIL and the sink's lock, which the streams
 #: need to push a change and take its ACKs.
 QUIET_S = 0.05
+#: A rebuild publishes snapshots this many proxies at a time.
+PUBLISH_CHUNK = 200
 
 _STATE_FIELDS = {
     "virtualNode": "virtual_nodes",
@@ -305,7 +307,7 @@ class Propagator:
         # message object to every proxy that shares a resource; one SnapshotBuilder packs and
         # hashes each such object once per pass, not once per proxy (the fan-out's main cost).
         builder = SnapshotBuilder()
-        snapshots: dict[str, Snapshot] = {}
+        unnamed: dict[str, Snapshot] = {}
         by_mesh: dict[str, list[_Proxy]] = {}
         for node_id in node_ids:
             proxy = self._proxies[node_id]
@@ -315,21 +317,31 @@ class Propagator:
                     "mesh/<mesh>/virtualGateway/<name> or the resource ARN"
                 )
                 proxy.diagnostics = config.diagnostics
-                snapshots[node_id] = builder.build(config.resources)
+                unnamed[node_id] = builder.build(config.resources)
             else:
                 by_mesh.setdefault(proxy.ref.mesh, []).append(proxy)
+        self._publish(unnamed)
         for mesh, proxies in by_mesh.items():
             state = self._state(mesh)
             translator = Translator(state)
-            configs = translator.build_each((proxy.ref, proxy.overrides) for proxy in proxies)  # type: ignore[misc]
-            for proxy, config in zip(proxies, configs):
-                assert proxy.ref is not None
-                proxy.deps = translator.dependencies(proxy.ref) if state is not None else frozenset(
-                    {("mesh", mesh), (proxy.ref.kind, proxy.ref.name)})
-                proxy.diagnostics = config.diagnostics
-                snapshots[proxy.node_id] = builder.build(config.resources)
-        self._configs_to_save.update(snapshots)
+            # Published a chunk at a time: the streams start pushing (and the proxies answering,
+            # on the other core) while the rest is built. The Translator's memos span the
+            # chunks, so shared pieces are still built once.
+            for start in range(0, len(proxies), PUBLISH_CHUNK):
+                chunk = proxies[start:start + PUBLISH_CHUNK]
+                configs = translator.build_each((proxy.ref, proxy.overrides) for proxy in chunk)  # type: ignore[misc]
+                snapshots: dict[str, Snapshot] = {}
+                for proxy, config in zip(chunk, configs):
+                    assert proxy.ref is not None
+                    proxy.deps = translator.dependencies(proxy.ref) if state is not None else frozenset(
+                        {("mesh", mesh), (proxy.ref.kind, proxy.ref.name)})
+                    proxy.diagnostics = config.diagnostics
+                    snapshots[proxy.node_id] = builder.build(config.resources)
+                self._publish(snapshots)
+
+    def _publish(self, snapshots: dict[str, Snapshot]) -> None:
         if snapshots:
+            self._configs_to_save.update(snapshots)
             self.cache.set_snapshots(snapshots)
 
     # -- status for the REST side ---------------------------------------------------------------
