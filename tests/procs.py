@@ -58,8 +58,12 @@ class Process:
         raise TimeoutError(f"no line matching {pattern!r} within {timeout}s:\n{self.log()}")
 
     def signal(self, sig: int) -> None:
-        if self.popen.poll() is None:
+        """Send ``sig`` to the process group, also when the leader is already gone (its children,
+        still in the group, must not outlive the test)."""
+        try:
             os.killpg(self.pid, sig)
+        except ProcessLookupError:  # nobody left in the group
+            pass
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM the process group, SIGKILL it after ``timeout``; returns the exit code."""

@@ -28,6 +28,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import MPServer
 
+from meshplane.children import child_env, stop_with_parent
 from meshplane.config import Config, split_listen
 from meshplane.store import migrate
 
@@ -69,6 +70,7 @@ def _reserve_port(host: str, port: int) -> socket.socket:
 
 def _load_and_report(loader: Callable[[], Any], ready_fd: int) -> Any:
     """Run ``loader`` in a worker, then tell the master (one byte on the ``ready_fd`` pipe)."""
+    stop_with_parent(os.getppid())  # a master killed with SIGKILL must not leave us holding the port
     app = loader()
     try:
         os.write(ready_fd, b".")
@@ -169,7 +171,8 @@ def serve(config: Config) -> None:
     if config.xds_listen != "off":
         xds = subprocess.Popen(
             [sys.executable, "-m", "meshplane", "xds", "--db", config.db, "--xds-listen", config.xds_listen,
-             "--xds-workers", str(config.xds_workers)]
+             "--xds-workers", str(config.xds_workers)],
+            env=child_env(),  # it stops by itself if we are killed (SIGKILL leaves it no SIGTERM)
         )
     try:
         run_wsgi(partial(_load_app, config), config.api_listen, workers=config.workers,

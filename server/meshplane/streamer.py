@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
+from meshplane.children import PARENT_ENV, child_env
 from meshplane.config import Config, split_listen
 from meshplane.propagate import PersistentStatus, Propagator
 from meshplane.store import migrate
@@ -107,6 +108,7 @@ class Streamer:
 
 
 def _wait_for_signal() -> None:
+    """Return on SIGTERM or SIGINT, or once the parent named by PARENT_ENV is gone."""
     done = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -114,6 +116,12 @@ def _wait_for_signal() -> None:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    parent = os.environ.get(PARENT_ENV)  # see meshplane.children
+    if parent and parent.isdigit():
+        while not done.wait(0.5):
+            if os.getppid() != int(parent):  # re-parented: the parent died
+                log.warning("parent process %s is gone; stopping", parent)
+                return
     done.wait()
 
 
@@ -163,7 +171,7 @@ class _Supervisor:
         self.workers[index] = subprocess.Popen(
             [sys.executable, "-m", "meshplane", "xds", "--db", self.config.db, "--xds-listen",
              f"{self.shown}:{self.port}", "--worker", str(role)],
-            pass_fds=(self.ready_w,),
+            pass_fds=(self.ready_w,), env=child_env(),
         )
 
     def wait_ready(self, count: int) -> bool:
