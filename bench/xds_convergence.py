@@ -48,6 +48,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from procs import EnvoyProcess, MeshplaneServer, env_with_venv, free_port
 
+from meshplane.config import Config  # noqa: E402
+
 PREFIX = "/v20190125"
 SERVICE = "svc.bench.local"
 ROUTER, ROUTE = "router", "route"
@@ -421,7 +423,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, action="append", help="simulated proxies (repeatable; default 100 1000 2000)")
     parser.add_argument("--rounds", type=int, default=5, help="route changes per N")
     parser.add_argument("--xds-workers", type=int, action="append",
-                        help="xDS worker processes for part 2 (repeatable: each N runs with each; default 1)")
+                        help="xDS worker processes for part 2 (repeatable: each N runs with each; default: the "
+                             "server's own default, one per CPU)")
     parser.add_argument("--no-envoy", action="store_true", help="skip part 1 (real Envoys)")
     parser.add_argument("--no-fanout", action="store_true", help="skip part 2 (simulated proxies)")
     parser.add_argument("--docs", action="store_true", help="write the results into docs/benchmarks.md")
@@ -438,7 +441,7 @@ def main() -> None:
         envoy = None if args.no_envoy else bench_envoys(tmp, args.changes)
         fanout = [] if args.no_fanout else [bench_fanout(tmp, n, args.rounds, workers)
                                             for n in args.n or [100, 1000, 2000]
-                                            for workers in args.xds_workers or [1]]
+                                            for workers in args.xds_workers or [Config.from_env({}).xds_workers]]
     section = report(envoy, fanout, command, load_before)
     print("\n" + section)
     if args.docs:

@@ -35,7 +35,7 @@ def main() -> None:
 @click.option("--threads", type=int, help="threads per API worker [MESHPLANE_THREADS; default 8]")
 @click.option("--synchronous", type=click.Choice(["NORMAL", "FULL"], case_sensitive=False),
               help="SQLite synchronous setting [MESHPLANE_SYNCHRONOUS; default NORMAL]")
-@click.option("--xds-workers", type=int, help="xDS server processes [MESHPLANE_XDS_WORKERS; default 1]")
+@click.option("--xds-workers", type=int, help="xDS server processes, 0 = one per CPU (at most 4) [MESHPLANE_XDS_WORKERS; default 0]")
 def serve(**flags: Any) -> None:
     """Serve the App Mesh REST API and the xDS streamer."""
     from meshplane.serve import serve as run
@@ -48,7 +48,7 @@ def serve(**flags: Any) -> None:
 @click.option("--xds-listen", help="xDS gRPC HOST:PORT [MESHPLANE_XDS_LISTEN; default 127.0.0.1:18000]")
 @click.option("--debounce-ms", type=int, help="quiet time before a push [MESHPLANE_DEBOUNCE_MS; default 100]")
 @click.option("--debounce-max-ms", type=int, help="longest delay of a push [MESHPLANE_DEBOUNCE_MAX_MS; default 5000]")
-@click.option("--xds-workers", type=int, help="xDS server processes [MESHPLANE_XDS_WORKERS; default 1]")
+@click.option("--xds-workers", type=int, help="xDS server processes, 0 = one per CPU (at most 4) [MESHPLANE_XDS_WORKERS; default 0]")
 @click.option("--worker", hidden=True, help="internal: GROUP:INDEX:READY_FD of a worker of `meshplane xds`")
 def xds(worker: str | None, **flags: Any) -> None:
     """Serve only the xDS streamer over the database (the API may run elsewhere)."""

@@ -47,7 +47,8 @@ class Config:
     :param token_ttl_s: how long a clientToken is remembered.
     :param rate_limit: API requests per second for the whole server (0: unlimited); beyond it, 429.
     :param xds_workers: xDS server processes sharing the xDS port (SO_REUSEPORT); each serves the
-        proxies that connect to it and translates only for them.
+        proxies that connect to it and translates only for them. 0 (the default): one per CPU, at
+        most AUTO_XDS_WORKERS_MAX.
     """
 
     db: str = "meshplane.db"
@@ -67,7 +68,7 @@ class Config:
     debounce_max_ms: int = 5000
     token_ttl_s: int = 48 * 3600
     rate_limit: int = 0
-    xds_workers: int = 1
+    xds_workers: int = 0  # 0: one per CPU, at most AUTO_XDS_WORKERS_MAX (resolved by check())
     log_level: str = "info"
 
     @classmethod
@@ -111,10 +112,19 @@ class Config:
             raise ValueError(f"synchronous {self.synchronous!r} must be NORMAL or FULL")
         self.synchronous = self.synchronous.upper()
         split_listen(self.api_listen)
+        if self.xds_workers == 0:
+            # One xDS process per core: each holds one interpreter lock, and pushing a change to a
+            # large fleet is CPU-bound (docs/benchmarks.md: 2,000 proxies, p99 1.18 s with one
+            # process on 2 cores, 0.95 s with two).
+            self.xds_workers = max(1, min(os.cpu_count() or 1, AUTO_XDS_WORKERS_MAX))
         if not 1 <= self.xds_workers <= 64:
-            raise ValueError(f"xds workers {self.xds_workers} must be between 1 and 64")
+            raise ValueError(f"xds workers {self.xds_workers} must be between 0 (one per CPU) and 64")
         if self.xds_listen != "off":
             split_listen(self.xds_listen)
+
+
+#: The most xDS processes ``xds_workers = 0`` starts (more cores rarely pay for the memory).
+AUTO_XDS_WORKERS_MAX = 4
 
 
 def split_listen(value: str) -> tuple[str, int]:

@@ -58,3 +58,19 @@ def test_proxy_status_table_shows_state_versions_and_nack_message():
     assert row.startswith("mesh/dj-app/virtualNode/dj  dj-app  SYNCED (89abcdef)  SYNCED (22222222)")
     assert "ERROR (44444444)" in row and "STALE (66666666)" in row and "60s" in row
     assert "LDS NACK: bad listener" in row and "metal.local does not exist" in row
+
+
+def test_xds_workers_default_to_one_per_cpu_at_most_four(monkeypatch):
+    import os
+
+    import pytest
+
+    from meshplane.config import AUTO_XDS_WORKERS_MAX, Config
+
+    for cpus, expected in ((1, 1), (2, 2), (16, AUTO_XDS_WORKERS_MAX), (None, 1)):
+        monkeypatch.setattr(os, "cpu_count", lambda cpus=cpus: cpus)
+        assert Config.from_env({}).xds_workers == expected
+    assert Config.from_env({"MESHPLANE_XDS_WORKERS": "3"}).xds_workers == 3
+    assert Config.from_env({}, xds_workers=1).xds_workers == 1
+    with pytest.raises(ValueError, match="between 0 .one per CPU. and 64"):
+        Config.from_env({"MESHPLANE_XDS_WORKERS": "-1"})
