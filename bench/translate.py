@@ -54,6 +54,9 @@ def bench_mesh(n: int) -> MeshState:
     return MeshState("bench", {}, nodes, services, routers, routes)
 
 
+QUIET_YARDSTICK_MS = 48.0  # the yardstick on this machine when nothing else ran (docs/benchmarks.md)
+
+
 def timed(fn, repeat: int, clock=time.perf_counter) -> tuple[float, object]:  # type: ignore[no-untyped-def]
     """(median milliseconds, last result) of ``repeat`` calls."""
     samples, result = [], None
@@ -97,6 +100,11 @@ def main() -> None:
 
     full, configs = timed(lambda: build_all(state, proxies), args.repeat)
     full_cpu = cpu_min(lambda: build_all(state, proxies), args.repeat)
+    # This machine's speed drifts (the yardstick has read 48 to 112 ms on one day): pair each
+    # rebuild with a yardstick taken right before it; the median ratio (the least could pair a slow
+    # yardstick with a fast rebuild).
+    ratios = sorted(cpu_min(lambda: build_all(state, proxies), 1) / python_speed() for _ in range(args.repeat))
+    ratio = statistics.median(ratios)
     full_one_host, _ = timed(lambda: build_all(state, one_host), args.repeat)
     counts = {url.rsplit(".", 1)[1]: 0 for url in next(iter(configs.values())).resources}  # type: ignore[union-attr]
     size = 0
@@ -115,6 +123,9 @@ def main() -> None:
     print(f"mesh: {args.n} virtual nodes, {args.n} services/routers/routes; {len(proxies)} proxies")
     print(f"yardstick: 1M-iteration Python loop           {python_speed():8.1f} ms CPU")
     print(f"full rebuild, all proxies (iptables layout):  {full:8.1f} ms wall (median of {args.repeat}), {full_cpu:.1f} ms CPU (min)")
+    print(f"  paired with the yardstick: rebuild/yardstick {ratio:.2f} (median of {args.repeat}, "
+          f"range {ratios[0]:.2f}-{ratios[-1]:.2f}); "
+          f"at a yardstick of {QUIET_YARDSTICK_MS:.0f} ms (this machine quiet) that is {ratio * QUIET_YARDSTICK_MS:.0f} ms CPU")
     print(f"full rebuild, all proxies (one-host layout):  {full_one_host:8.1f} ms")
     print(f"one proxy, fresh translator:                  {single:8.3f} ms")
     print(f"proxy_dependencies for all proxies:           {deps_time:8.1f} ms")
