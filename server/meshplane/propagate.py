@@ -57,13 +57,28 @@ _STATE_FIELDS = {
 }
 
 
-def load_mesh_state(store: ResourceStore, mesh: str) -> MeshState | None:
-    """The stored mesh as a MeshState (read in one statement), or None when it does not exist."""
-    rows = store.mesh_rows(mesh)
+SpecKey = tuple[str, str, str, str]  # kind, parent, name, stored spec JSON
+
+
+def load_mesh_state(
+    store: ResourceStore, mesh: str, parsed: dict[SpecKey, Any] | None = None
+) -> MeshState | None:
+    """The stored mesh as a MeshState (read in one statement), or None when it does not exist.
+
+    :param parsed: specs parsed by the previous load of this mesh, by (kind, parent, name, JSON);
+        a resource whose stored JSON did not change reuses its parsed spec (a change usually
+        touches a few of thousands). Replaced in place by this load's specs.
+    """
+    previous = parsed or {}
+    current: dict[SpecKey, Any] = {}
     data: dict[str, Any] = {"mesh_name": mesh, "routes": {}, "gateway_routes": {}}
     found = False
-    for kind, parent, name, spec_json in rows:
-        spec = json.loads(spec_json)
+    for row in store.mesh_rows(mesh):
+        kind, parent, name, spec_json = row
+        spec = previous.get(row)
+        if spec is None:
+            spec = json.loads(spec_json)
+        current[row] = spec
         if kind == "mesh":
             data["mesh_spec"] = spec
             found = True
@@ -73,6 +88,9 @@ def load_mesh_state(store: ResourceStore, mesh: str) -> MeshState | None:
             data["gateway_routes"].setdefault(parent, {})[name] = spec
         else:
             data.setdefault(_STATE_FIELDS[kind], {})[name] = spec
+    if parsed is not None:
+        parsed.clear()
+        parsed.update(current)
     return MeshState.from_dict(data) if found else None
 
 
@@ -217,6 +235,7 @@ class Propagator:
         self._lock = threading.RLock()
         self._proxies: dict[str, _Proxy] = {}
         self._states: dict[str, MeshState | None] = {}
+        self._parsed: dict[str, dict[SpecKey, Any]] = {}  # per mesh, for load_mesh_state
         self._configs_to_save: dict[str, Snapshot] = {}
         self._last_rev = self.store.last_revision()
         self._last_data_version = self.store.data_version()
@@ -299,7 +318,7 @@ class Propagator:
 
     def _state(self, mesh: str) -> MeshState | None:
         if mesh not in self._states:
-            self._states[mesh] = load_mesh_state(self.store, mesh)
+            self._states[mesh] = load_mesh_state(self.store, mesh, self._parsed.setdefault(mesh, {}))
         return self._states[mesh]
 
     def _rebuild(self, node_ids: Iterable[str]) -> None:

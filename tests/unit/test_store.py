@@ -176,3 +176,25 @@ def test_group_commit_gives_each_writer_its_own_outcome(tmp_path, monkeypatch):
     assert batch_sizes and max(batch_sizes) > 1  # writes really were grouped
     for k, outcome in results.items():
         assert outcome == (f"refused {k}" if k % 3 == 0 else k * 10)
+
+
+def test_reloading_a_mesh_state_reuses_the_specs_that_did_not_change(tmp_path):
+    from meshplane.propagate import load_mesh_state
+
+    store = _store(tmp_path)
+    _create(store, kinds.MESH, "m", "m")
+    _create(store, kinds.VIRTUAL_NODE, "m", "a")
+    _create(store, kinds.VIRTUAL_NODE, "m", "b")
+    parsed: dict = {}
+    first = load_mesh_state(store, "m", parsed)
+    changed = {"listeners": [{"port_mapping": {"port": 81, "protocol": "http"}}]}
+    store.update(kinds.VIRTUAL_NODE, "m", "", "b", changed, {}, None, "h", render.data)
+    second = load_mesh_state(store, "m", parsed)
+    assert first is not None and second is not None
+    assert second.virtual_nodes["a"] is first.virtual_nodes["a"]  # same JSON: parsed once
+    assert second.virtual_nodes["b"] == changed and first.virtual_nodes["b"] == NODE_SPEC
+    assert second == load_mesh_state(store, "m")  # the same state a fresh load gives
+    assert len(parsed) == 3  # this load's specs only
+    store.delete(kinds.VIRTUAL_NODE, "m", "", "a")
+    third = load_mesh_state(store, "m", parsed)
+    assert third is not None and "a" not in third.virtual_nodes and len(parsed) == 2
