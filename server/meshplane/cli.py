@@ -32,7 +32,7 @@ def main() -> None:
 @click.option("--account-id", help="12-digit account id [MESHPLANE_ACCOUNT_ID; default 111122223333]")
 @click.option("--region", help="region in ARNs [MESHPLANE_REGION; default us-east-1]")
 @click.option("--workers", type=int, help="API worker processes [MESHPLANE_WORKERS; default 2]")
-@click.option("--threads", type=int, help="threads per API worker [MESHPLANE_THREADS; default 8]")
+@click.option("--threads", type=int, help="threads per API worker [MESHPLANE_THREADS; default 2]")
 @click.option("--synchronous", type=click.Choice(["NORMAL", "FULL"], case_sensitive=False),
               help="SQLite synchronous setting [MESHPLANE_SYNCHRONOUS; default NORMAL]")
 @click.option("--xds-workers", type=int, help="xDS server processes, 0 = one per CPU (at most 4) [MESHPLANE_XDS_WORKERS; default 0]")

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
-from meshplane.children import PARENT_ENV, child_env
+from meshplane.children import PARENT_ENV, child_env, stop_with_parent
 from meshplane.config import Config, split_listen
 from meshplane.propagate import PersistentStatus, Propagator
 from meshplane.store import migrate
@@ -116,12 +116,9 @@ def _wait_for_signal() -> None:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    parent = os.environ.get(PARENT_ENV)  # see meshplane.children
+    parent = os.environ.get(PARENT_ENV)  # set by whoever started us with children.child_env()
     if parent and parent.isdigit():
-        while not done.wait(0.5):
-            if os.getppid() != int(parent):  # re-parented: the parent died
-                log.warning("parent process %s is gone; stopping", parent)
-                return
+        stop_with_parent(int(parent))  # its SIGTERM lands in _on_signal: the usual clean stop
     done.wait()
 
 

@@ -159,6 +159,14 @@ class Snapshot:
         self._init(entries, {type_url: type_hash((n, e.version) for n, e in by_type.items())
                              for type_url, by_type in entries.items()})
 
+    @classmethod
+    def _from_entries(cls, entries: dict[str, dict[str, Entry]], hashes: dict[str, str]) -> Snapshot:
+        """A snapshot of already packed entries (sorted by name within each type) and their type
+        hashes (`SnapshotBuilder` has both at hand)."""
+        snapshot = cls.__new__(cls)
+        snapshot._init(entries, hashes)
+        return snapshot
+
     def _init(self, entries: dict[str, dict[str, Entry]], hashes: dict[str, str]) -> None:
         """Set up from entries sorted by name within each type and their type hashes."""
         self._entries = entries
@@ -293,9 +301,7 @@ class SnapshotBuilder:
             if found is None:
                 found = hashes_memo[key] = type_hash((n, e.version) for n, e in by_type.items())
             entries[type_url], hashes[type_url] = by_type, found
-        snapshot = Snapshot.__new__(Snapshot)
-        snapshot._init(entries, hashes)
-        return snapshot
+        return Snapshot._from_entries(entries, hashes)
 
 
 def _empty_type_fragment(type_url: str) -> bytes:

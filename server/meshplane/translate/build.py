@@ -222,7 +222,7 @@ class Translator:
         for name, cluster in sorted(plan.clusters.items()):
             found = memo.get(id(cluster))
             if found is None:
-                if cluster[1] == "static":
+                if cluster.discovery == "static":
                     # A node's own local app cluster: one per proxy, nothing to share or memoize.
                     clusters[name] = build_cluster(cluster)
                     continue

@@ -198,19 +198,9 @@ class Shared:
             for port in resolved.ports:
                 if not port.targets and not port.routes:
                     continue
-                if policy:
-                    # Not through `reach`'s memo: this memo already holds it per (service, policy).
-                    ok, clusters, diagnostics = self._clusters_for(port, policy, ir.NO_LIMITS)
-                    items = tuple([(cluster.name, cluster) for cluster in clusters])
-                else:  # no client policy (the common case): plain clusters, nothing to report
-                    ok, diagnostics, memo = True, (), self._clusters
-                    plain = []
-                    for target in port.targets:
-                        cluster = memo.get((target.cluster, None, ir.NO_LIMITS))
-                        if cluster is None:
-                            cluster = self.egress_cluster(target, None, ir.NO_LIMITS)
-                        plain.append((target.cluster, cluster))
-                    items = tuple(plain)
+                # Not through `reach`'s memo: this memo already holds it per (service, policy).
+                ok, clusters, diagnostics = self._clusters_for(port, policy, ir.NO_LIMITS)
+                items = tuple([(cluster.name, cluster) for cluster in clusters])
                 steps.append(_new_backend_port((port, ok, items, diagnostics, self.virtual_host(port, True))))
             found = self.backends[key] = _new_backend((resolved.diagnostics, tuple(steps)))
         return found

@@ -245,26 +245,8 @@ def _egress(
     if overrides.egress_port is not None:
         family = specs.dns_lookup_family(shared.mesh_preference)
         _egress_one_host(shared, plan, http_ports, tcp_ports, overrides.egress_port, address, log, family)
-    elif tcp_ports or shared.allow_all or not _one_port(http_ports):
+    else:
         _egress_iptables(shared, plan, node, http_ports, http_hosts, tcp_ports, address, log)
-    elif http_ports:
-        # The usual case, inlined: HTTP backends on one port, no ALLOW_ALL, no tcp.
-        number = http_ports[0].port
-        plan.route_configs.append(_new_route_config((names.egress_route_config(number), tuple(http_hosts))))
-        plan.listeners.append(_http_egress_listener(shared, (number,), address, log, None))  # type: ignore[arg-type]
-
-
-_new_route_config = ir.maker(ir.RouteConfig)
-
-
-def _one_port(ports: list[ServicePort]) -> bool:
-    """True when every port has the same number (or there are none)."""
-    if ports:
-        number = ports[0].port
-        for port in ports:
-            if port.port != number:
-                return False
-    return True
 
 
 def _tcp_chain(port: ServicePort, destination: int | None, log: ir.AccessLog | None) -> ir.TcpChain:

@@ -55,6 +55,4 @@ def field(field_key: bytes, payload: bytes) -> bytes:
 
 def string(field_key: bytes, value: str) -> bytes:
     """A string field set to ``value``."""
-    data = value.encode()
-    size = len(data)
-    return field_key + (_SIZES[size] if size < 0x80 else varint(size)) + data
+    return field(field_key, value.encode())
