@@ -3,16 +3,27 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+# translate/ compiled with mypyc (server/meshplane/accel.py); rebuilt when a source changes,
+# and ignored at run time whenever it does not match the sources.
+ACCEL   := build/accel/STAMP
+ACCEL_SOURCES := $(filter-out %/__init__.py,$(wildcard server/meshplane/translate/*.py))
 
-.PHONY: install run test lint spec bench clean
+.PHONY: install accel run test lint spec bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(ACCEL)
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,accel]'
 	touch $(STAMP)
+
+accel: $(ACCEL)
+
+$(ACCEL): $(STAMP) $(ACCEL_SOURCES) server/meshplane/accel.py
+	@mkdir -p build
+	$(BIN)/python -m meshplane.accel build > build/accel.log 2>&1 || { cat build/accel.log; exit 1; }
+	@$(BIN)/python -m meshplane.accel status
 
 run: install
 	$(BIN)/meshplane serve
@@ -36,4 +47,4 @@ bench: install
 	$(BIN)/python bench/terraform.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build

@@ -5,6 +5,8 @@ each provided by a router with one route splitting 50/50 between two nodes. Ever
 built in one pass (`build_all`); shared pieces are built once.
 
     python bench/translate.py [N] [--repeat 5]
+
+translate/ runs compiled (mypyc) after `make`; MESHPLANE_ACCEL=0 runs it as plain Python.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from meshplane import accel
 from meshplane.translate import LocalOverrides
 from meshplane.translate import MeshState
 from meshplane.translate import ProxyRef
@@ -121,6 +124,7 @@ def main() -> None:
     incremental, _ = timed(lambda: build_all(state, {proxy: proxies[proxy] for proxy in affected}), args.repeat)
 
     print(f"mesh: {args.n} virtual nodes, {args.n} services/routers/routes; {len(proxies)} proxies")
+    print(f"translate: {accel.STATUS.get('meshplane.translate')}")
     print(f"yardstick: 1M-iteration Python loop           {python_speed():8.1f} ms CPU")
     print(f"full rebuild, all proxies (iptables layout):  {full:8.1f} ms wall (median of {args.repeat}), {full_cpu:.1f} ms CPU (min)")
     print(f"  paired with the yardstick: rebuild/yardstick {ratio:.2f} (median of {args.repeat}, "

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
+from meshplane import accel
 from meshplane.children import PARENT_ENV, child_env, stop_with_parent
 from meshplane.config import Config, split_listen
 from meshplane.propagate import PersistentStatus, Propagator
@@ -125,6 +126,8 @@ def _wait_for_signal() -> None:
 def run(config: Config, worker: WorkerRole | None = None) -> None:
     """Run the xDS process (or, with ``xds_workers`` > 1, its supervisor) until SIGTERM or SIGINT."""
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if worker is None:
+        log.info("translate: %s", accel.STATUS.get("meshplane.translate", "not loaded"))
     if worker is None and config.xds_workers > 1:
         _supervise(config)
         return

@@ -4,9 +4,17 @@ No I/O, no Flask, no gRPC, no store, no DNS. Input is a `MeshState` (stored spec
 a `ProxyRef` (which node or gateway an Envoy represents) and its `LocalOverrides`; output is a
 `ProxyConfig` of protobuf messages by type URL, plus diagnostics. docs/translation.md maps App
 Mesh to Envoy.
+
+The modules below are compiled with mypyc when `make` has built them (`meshplane.accel`): this
+file, never compiled, puts the compiled modules first on the package path while they match
+the sources.
 """
 
 from __future__ import annotations
+
+from meshplane import accel as _accel
+
+__path__ = _accel.extend_path(__name__, __path__)
 
 from .build import Translator
 from .build import build_all

@@ -93,7 +93,7 @@ def _health_check(check: ir.HealthCheck) -> health_check_pb2.HealthCheck:
     return result
 
 
-def _outlier(cluster: Cluster, outlier: ir.Outlier) -> None:
+def _outlier(cluster: cluster_pb2.Cluster, outlier: ir.Outlier) -> None:
     detection = cluster.outlier_detection
     detection.consecutive_5xx.value = outlier.max_server_errors
     set_duration(detection.interval, outlier.interval_ms)
@@ -103,7 +103,7 @@ def _outlier(cluster: Cluster, outlier: ir.Outlier) -> None:
     detection.enforcing_success_rate.value = 0
 
 
-def _build(cluster: ir.Cluster) -> Cluster:
+def _build(cluster: ir.Cluster) -> cluster_pb2.Cluster:
     result = Cluster(name=cluster.name)
     set_duration(result.connect_timeout, cluster.connect_timeout_ms)
     discovery = cluster.discovery
@@ -155,7 +155,7 @@ _TEMPLATES: dict[tuple[object, ...], tuple[bytes, bool]] = {}
 _STATIC: dict[tuple[object, ...], bytes] = {}
 
 
-def build_cluster(cluster: ir.Cluster) -> Cluster:
+def build_cluster(cluster: ir.Cluster) -> cluster_pb2.Cluster:
     """A Cluster proto; ``eds`` clusters expect a ClusterLoadAssignment of the same name."""
     if cluster.tls is not None or cluster.health_check is not None or cluster.outlier is not None:
         return _build(cluster)

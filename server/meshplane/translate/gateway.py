@@ -85,7 +85,7 @@ def plan_gateway(shared: Shared, name: str, spec: specs.Spec, overrides: LocalOv
     policy = specs.sub(spec, "backend_defaults", "client_policy")
     listeners = specs.listeners(spec)
     limits = _gateway_limits(listeners)
-    ordered: list[tuple[tuple[int, tuple[int, int], str], str, GatewayRoute, int | None]] = []
+    ordered: list[tuple[tuple[int, tuple[int, int, int, int], str], str, GatewayRoute, int | None]] = []
     for route_name, route_spec in state.gateway_routes.get(name, {}).items():
         parsed = parse_gateway_route(name, route_name, route_spec)
         if isinstance(parsed, str):
@@ -106,10 +106,10 @@ def plan_gateway(shared: Shared, name: str, spec: specs.Spec, overrides: LocalOv
         tls = policies.listener_tls(listener, where, plan.diagnostics)
         if tls is False:
             continue
-        kind = specs.ROUTE_KEY_BY_PROTOCOL.get(protocol)
+        port_kind = specs.ROUTE_KEY_BY_PROTOCOL.get(protocol)
         routes: list[ir.HttpRoute] = []
         for _key, route_kind, route, wanted in ordered:
-            if route_kind == kind and wanted in (None, port):
+            if route_kind == port_kind and wanted in (None, port):
                 routes.extend(_routes_for(shared, plan, route, policy, limits))
         config = names.ingress_route_config(protocol, port)
         plan.route_configs.append(ir.RouteConfig(config, (ir.VirtualHost("gateway", ("*",), tuple(routes)),)))

@@ -49,7 +49,7 @@ def _access_log(log: ir.AccessLog) -> accesslog_pb2.AccessLog:
     return result
 
 
-def build_connection_manager(chain: ir.HttpChain) -> HCM:
+def build_connection_manager(chain: ir.HttpChain) -> hcm_pb2.HttpConnectionManager:
     """The HTTP connection manager App Mesh configures: RDS over ADS, normalized paths with
     merged slashes, WebSocket upgrades, an optional file access log, then the router.
     """

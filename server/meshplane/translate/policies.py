@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from typing import Literal
 
 from . import ir
 from . import specs
 
 
-def listener_tls(listener: specs.Spec, where: str, diagnostics: list[str]) -> ir.DownstreamTls | None | bool:
+def listener_tls(listener: specs.Spec, where: str, diagnostics: list[str]) -> ir.DownstreamTls | None | Literal[False]:
     """A listener's TLS termination.
 
     Returns the IR, None for plaintext (no TLS or mode DISABLED), or False when STRICT TLS cannot
@@ -42,7 +43,7 @@ def listener_tls(listener: specs.Spec, where: str, diagnostics: list[str]) -> ir
     )
 
 
-def client_tls(policy: specs.Spec, port: int, sni: str | None, where: str, diagnostics: list[str]) -> ir.UpstreamTls | None | bool:
+def client_tls(policy: specs.Spec, port: int, sni: str | None, where: str, diagnostics: list[str]) -> ir.UpstreamTls | None | Literal[False]:
     """TLS origination from a client policy for a backend on ``port``.
 
     None when TLS does not apply (no policy, ``enforce: false``, or ``port`` not listed);
@@ -110,8 +111,12 @@ def health_check(listener: specs.Spec) -> ir.HealthCheck | None:
     required = ("interval_millis", "timeout_millis", "healthy_threshold", "unhealthy_threshold")
     if not check or not all(isinstance(check.get(key), int) for key in required):
         return None
-    protocol = check.get("protocol") if isinstance(check.get("protocol"), str) else "tcp"
-    path = check.get("path") if isinstance(check.get("path"), str) else "/"
+    protocol = check.get("protocol")
+    if not isinstance(protocol, str):
+        protocol = "tcp"
+    path = check.get("path")
+    if not isinstance(path, str):
+        path = "/"
     return ir.HealthCheck(
         protocol=protocol,
         interval_ms=check["interval_millis"],

@@ -240,5 +240,5 @@ def build_local_app_route_configuration(config: ir.LocalAppRouteConfig) -> route
         _remember(_LOCAL_APP, shape, found)
     name, host, route_head = found
     field = wire.field
-    route = field(_HOST_ROUTE, route_head + field(_ROUTE_ACTION, wire.string(_ACTION_CLUSTER, config.cluster)))
-    return route_pb2.RouteConfiguration.FromString(name + field(_CONFIG_HOST, host + route))
+    encoded = field(_HOST_ROUTE, route_head + field(_ROUTE_ACTION, wire.string(_ACTION_CLUSTER, config.cluster)))
+    return route_pb2.RouteConfiguration.FromString(name + field(_CONFIG_HOST, host + encoded))

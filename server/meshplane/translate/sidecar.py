@@ -13,6 +13,7 @@ Two binding modes per direction (docs/translation.md):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 from typing import NamedTuple
 
 from . import ir
@@ -85,7 +86,7 @@ _PLAIN_TCP = (None, ir.NO_LIMITS, None, None)
 
 def _listener_facts(
     node: str, port: int, protocol: str, listener: specs.Spec, diagnostics: list[str]
-) -> tuple[ir.DownstreamTls | None | bool, ir.Limits, int | None, int | None]:
+) -> tuple[ir.DownstreamTls | None | Literal[False], ir.Limits, int | None, int | None]:
     """(TLS, connection limits, per-request timeout, idle timeout) of one node listener; tcp
     listeners have no per-request timeout and their idle timeout is ``timeout.tcp.idle``."""
     if len(listener) == 1:  # specs.listeners() only yields listeners with a port mapping
@@ -111,7 +112,7 @@ def _ingress(
     diagnostics = plan.diagnostics
     if len(listeners) == 1:
         port, protocol, listener = listeners[0]
-        facts: tuple[tuple[int, str, ir.DownstreamTls | None | bool, ir.Limits, int | None, int | None], ...] = (
+        facts: tuple[tuple[int, str, ir.DownstreamTls | None | Literal[False], ir.Limits, int | None, int | None], ...] = (
             (port, protocol, *_listener_facts(node, port, protocol, listener, diagnostics)),
         )
     else:
@@ -136,15 +137,16 @@ def _ingress(
     if shape.listeners:
         plan.listeners.extend(shape.listeners)
     elif shape.chains:
-        chains = tuple(
-            (index, chain._replace(clusters=(ir.WeightedCluster(names.ingress_cluster(mesh, node, "tcp", port), 1),)) if port else chain)
-            for index, port, chain in shape.chains
-        )
-        plan.listeners.extend(_ingress_listeners(chains, overrides.ingress_port, address))
+        chains: list[tuple[int, ir.Chain]] = []
+        for index, port, chain in shape.chains:
+            if port and type(chain) is ir.TcpChain:  # the tcp placeholder: this node's cluster
+                chain = chain._replace(clusters=(ir.WeightedCluster(names.ingress_cluster(mesh, node, "tcp", port), 1),))
+            chains.append((index, chain))
+        plan.listeners.extend(_ingress_listeners(tuple(chains), overrides.ingress_port, address))
 
 
 def _ingress_shape(
-    facts: tuple[tuple[int, str, ir.DownstreamTls | None | bool, ir.Limits, int | None, int | None], ...],
+    facts: tuple[tuple[int, str, ir.DownstreamTls | None | Literal[False], ir.Limits, int | None, int | None], ...],
     app: tuple[str, int | None],
     ingress_port: int | None,
     address: str,
@@ -153,7 +155,7 @@ def _ingress_shape(
     app_host, app_base = app
     iptables = ingress_port is None
     several = len(facts) > 1
-    ports = []
+    ports: list[tuple[str, int, ir.Cluster, str | None, int | None, int | None]] = []
     chains: list[tuple[int, int, ir.Chain]] = []
     for index, (port, protocol, tls, limits, per_request, idle) in enumerate(facts):
         if tls is False:
