@@ -113,6 +113,29 @@ def test_a_builder_makes_the_same_snapshots_packing_each_shared_message_once() -
         builder.build({CLUSTER: {"api": cluster}})
 
 
+def test_a_builder_gives_alike_proxies_one_snapshot_and_its_memoized_bodies() -> None:
+    cluster, listener = make_cluster("web"), make_listener("egress", 15001, "routes")
+    route, other_route = make_route("routes", {"web": 1}), make_route("routes", {"web": 2})
+    builder = SnapshotBuilder()
+    first = builder.build({CLUSTER: {"web": cluster}, LISTENER: {"egress": listener}, ROUTE: {"routes": route}})
+    alike = builder.build({CLUSTER: {"web": cluster}, LISTENER: {"egress": listener}, ROUTE: {"routes": route}})
+    other = builder.build({CLUSTER: {"web": cluster}, LISTENER: {"egress": listener}, ROUTE: {"routes": other_route}})
+    fewer = builder.build({CLUSTER: {"web": cluster}, LISTENER: {"egress": listener}})
+    assert alike is first
+    assert other is not first and fewer is not first
+    assert first.sotw_body(ROUTE, "e")[1] is alike.sotw_body(ROUTE, "e")[1]  # built once for both proxies
+    assert first.client_config() is first.client_config()
+    alone = Snapshot({CLUSTER: {"web": cluster}, LISTENER: {"egress": listener}, ROUTE: {"routes": route}})
+    assert first.client_config() == alone.client_config()
+
+
+def test_the_hand_encoded_nonce_is_what_protobuf_would_write() -> None:
+    from meshplane.stream.sotw import nonce_field
+
+    for nonce in ("1", "4294967296", "n" * 127, "n" * 128, "n" * 300):
+        assert nonce_field(nonce) == discovery_pb2.DiscoveryResponse(nonce=nonce).SerializeToString()
+
+
 def test_fragments_concatenate_into_valid_responses() -> None:
     snapshot = demo_snapshot(clusters=("web", "api"))
     entries = list(snapshot.entries(CLUSTER).values())

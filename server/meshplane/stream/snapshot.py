@@ -148,7 +148,7 @@ class Snapshot:
     A value may also be a ``google.protobuf.Any``, or an ``Entry`` from ``make_entry`` to share
     one packed resource between many snapshots. Raises ``ValueError`` when a message's type does
     not match its type URL or its own name differs from its key. Safe to share between nodes
-    and threads; nothing changes after construction except memoized response bodies.
+    and threads; nothing changes after construction except memoized response bodies and config dump.
     """
 
     def __init__(self, resources: Mapping[str, Mapping[str, Message | Entry]]) -> None:
@@ -180,6 +180,7 @@ class Snapshot:
             if entry.refs:
                 self._route_refs[name] = entry.refs
         self._bodies: dict[tuple[str, str], bytes] = {}
+        self._client_config: bytes | None = None
         self._lock = threading.Lock()
 
     # -- reading ---------------------------------------------------------------------------------
@@ -238,13 +239,15 @@ class Snapshot:
         memoized on the shared entries, so dumping thousands of similar snapshots is cheap;
         :func:`meshplane.stream.dump.render_client_config` turns it into JSON on demand.
         """
-        parts: list[bytes] = []
-        for type_url in sorted(self._entries):
-            entries = self._entries[type_url]
-            if not entries:
-                parts.append(_empty_type_fragment(type_url))
-            parts.extend(entry.csds_fragment for entry in entries.values())
-        return b"".join(parts)
+        if self._client_config is None:  # two threads racing here build the same bytes
+            parts: list[bytes] = []
+            for type_url in sorted(self._entries):
+                entries = self._entries[type_url]
+                if not entries:
+                    parts.append(_empty_type_fragment(type_url))
+                parts.extend(entry.csds_fragment for entry in entries.values())
+            self._client_config = b"".join(parts)
+        return self._client_config
 
     def check_consistent(self) -> list[str]:
         """Problems that would leave Envoy waiting: EDS clusters without a ClusterLoadAssignment,
@@ -279,6 +282,7 @@ class SnapshotBuilder:
     def __init__(self) -> None:
         self._entries: dict[int, tuple[object, Entry]] = {}
         self._hashes: dict[tuple[object, ...], str] = {}
+        self._snapshots: dict[tuple[object, ...], Snapshot] = {}
 
     def entry(self, type_url: str, name: str, resource: Message | Entry) -> Entry:
         """``make_entry(type_url, name, resource)``, made once per distinct ``resource``."""
@@ -289,19 +293,31 @@ class SnapshotBuilder:
         return hit[1]
 
     def build(self, resources: Mapping[str, Mapping[str, Message | Entry]]) -> Snapshot:
-        """The Snapshot of ``resources`` (as ``Snapshot(resources)`` would make it)."""
+        """The Snapshot of ``resources`` (as ``Snapshot(resources)`` would make it).
+
+        Resources that come out as the same entries as an earlier call's (every type, every
+        name) get that call's Snapshot object: a fleet of alike proxies then shares one, and
+        with it every memoized response body and config dump.
+        """
         entry, hashes_memo = self.entry, self._hashes
         entries: dict[str, dict[str, Entry]] = {}
         hashes: dict[str, str] = {}
+        keys = []
         for type_url, by_name in resources.items():
             by_type = {name: entry(type_url, name, by_name[name]) for name in sorted(by_name)}
-            # Entries are kept alive by self._entries, so their ids name them for the pass.
+            # Entries are kept alive by self._entries, so their ids name them for the pass
+            # (and an entry's id stands for its name too).
             key = (type_url, *map(id, by_type.values()))
             found = hashes_memo.get(key)
             if found is None:
                 found = hashes_memo[key] = type_hash((n, e.version) for n, e in by_type.items())
             entries[type_url], hashes[type_url] = by_type, found
-        return Snapshot._from_entries(entries, hashes)
+            keys.append(key)
+        whole = tuple(keys)
+        snapshot = self._snapshots.get(whole)
+        if snapshot is None:
+            snapshot = self._snapshots[whole] = Snapshot._from_entries(entries, hashes)
+        return snapshot
 
 
 def _empty_type_fragment(type_url: str) -> bytes:
