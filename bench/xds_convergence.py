@@ -400,18 +400,36 @@ def report(envoy: dict[str, Any] | None, fanout: list[dict[str, Any]], command: 
                          f"{r['rss_idle_mb']:.0f} -> {r['rss_connected_mb']:.0f} MB | {r['kb_per_proxy']:.0f} KB |")
         lines += ["", "RSS per proxy: the xDS processes' growth per connected, synced proxy (stream + its config); "
                   "CPU and RSS add up the xDS process and its workers (`MESHPLANE_XDS_WORKERS`)."]
+        slopes = marginal_kb(fanout)
+        if slopes:
+            lines += ["", "Marginal RSS per added proxy (growth between two N, same workers; the averages above also "
+                      "carry the processes' one-time growth): "
+                      + "; ".join(f"N {a:,} -> {b:,}: {kb:.0f} KB" for a, b, kb in slopes) + "."]
     return "\n".join(lines) + "\n"
 
 
+def marginal_kb(fanout: list[dict[str, Any]]) -> list[tuple[int, int, float]]:
+    """(N, next N, KB of RSS growth per added proxy) between consecutive N of the same worker count."""
+    slopes = []
+    for workers in sorted({r["xds_workers"] for r in fanout}):
+        runs = sorted((r for r in fanout if r["xds_workers"] == workers), key=lambda r: r["n"])
+        for a, b in zip(runs, runs[1:]):
+            growth = (b["rss_connected_mb"] - b["rss_idle_mb"]) - (a["rss_connected_mb"] - a["rss_idle_mb"])
+            slopes.append((a["n"], b["n"], growth * 1024 / (b["n"] - a["n"])))
+    return slopes
+
+
 def write_docs(section: str) -> Path:
-    """Replace (or append) this benchmark's section of docs/benchmarks.md; other sections stay."""
+    """Replace (or append) the head of this benchmark's section of docs/benchmarks.md: up to its first
+    dated ``###`` subsection (kept, like every other section)."""
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     start = text.find(SECTION)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        end = text.find("\n## ", start + len(SECTION))
+        ends = [found for found in (text.find("\n## ", start + len(SECTION)), text.find("\n### ", start)) if found >= 0]
+        end = min(ends) if ends else -1
         text = text[:start] + section + ("" if end < 0 else "\n" + text[end + 1:])
     path.write_text(text)
     return path

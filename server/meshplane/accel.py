@@ -76,7 +76,8 @@ def extend_path(package: str, path: list[str], root: Path = DEFAULT_ROOT) -> lis
     if not stamp.is_file() or not compiled.is_dir():
         return _use_python(package, path, f"plain Python (no compiled build at {root}: run `make`)", quiet=True)
     if stamp.read_text().strip() != digest(Path(path[0]).parents[package.count(".")]):
-        return _use_python(package, path, "plain Python (the compiled build is older than the sources: run `make`)")
+        # Sources edited since the build (or another interpreter): never run stale native code.
+        return _use_python(package, path, "plain Python (the compiled build does not match the sources: run `make`)")
     library = str(root / LIBRARY_DIR)
     if library not in sys.path:
         sys.path.append(library)
