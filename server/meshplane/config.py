@@ -114,8 +114,9 @@ class Config:
         split_listen(self.api_listen)
         if self.xds_workers == 0:
             # One xDS process per core: each holds one interpreter lock, and pushing a change to a
-            # large fleet is CPU-bound (docs/benchmarks.md: 2,000 proxies, p99 1.18 s with one
-            # process on 2 cores, 0.95 s with two).
+            # large fleet is CPU-bound (docs/benchmarks.md, 2,000 proxies on 2 cores: p99 0.82-0.88 s
+            # with two processes, 0.85 s with one since alike proxies share snapshots; more cores
+            # leave one process's interpreter lock the limit).
             self.xds_workers = max(1, min(os.cpu_count() or 1, AUTO_XDS_WORKERS_MAX))
         if not 1 <= self.xds_workers <= 64:
             raise ValueError(f"xds workers {self.xds_workers} must be between 0 (one per CPU) and 64")

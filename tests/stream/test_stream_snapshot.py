@@ -129,13 +129,6 @@ def test_a_builder_gives_alike_proxies_one_snapshot_and_its_memoized_bodies() ->
     assert first.client_config() == alone.client_config()
 
 
-def test_the_hand_encoded_nonce_is_what_protobuf_would_write() -> None:
-    from meshplane.stream.sotw import nonce_field
-
-    for nonce in ("1", "4294967296", "n" * 127, "n" * 128, "n" * 300):
-        assert nonce_field(nonce) == discovery_pb2.DiscoveryResponse(nonce=nonce).SerializeToString()
-
-
 def test_fragments_concatenate_into_valid_responses() -> None:
     snapshot = demo_snapshot(clusters=("web", "api"))
     entries = list(snapshot.entries(CLUSTER).values())

@@ -101,19 +101,7 @@ class SotwSession(Session):
         state.sent = sent
         nonce = self.next_nonce()
         self.sent(state, version, nonce, published)
-        return body + nonce_field(nonce)
-
-
-_NONCE_KEY = bytes((discovery_pb2.DiscoveryResponse.DESCRIPTOR.fields_by_name["nonce"].number << 3 | 2,))
-
-
-def nonce_field(nonce: str) -> bytes:
-    """``DiscoveryResponse(nonce=nonce)`` serialized: appended to a ready body, it sets the nonce
-    (concatenated encodings merge). Encoded by hand for the usual short nonce (one per send)."""
-    data = nonce.encode()
-    if len(data) < 0x80:
-        return _NONCE_KEY + bytes((len(data),)) + data
-    return discovery_pb2.DiscoveryResponse(nonce=nonce).SerializeToString()
+        return body + discovery_pb2.DiscoveryResponse(nonce=nonce).SerializeToString()
 
 
 class _Versions(Mapping[str, str]):
