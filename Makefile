@@ -29,6 +29,7 @@ run: install
 	$(BIN)/meshplane serve
 
 test: install
+	sh tests/console/ensure_chromium.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/api.py [--duration S] [--quick] [--repeat N] [--threads T] [--connections C]
                                   [--workers N] [--server-threads N] [--paced-repeat N] [--skip-moto]
-                                  [--max-wait S] [--latency-only] [--profile DIR] [--json PATH]
+                                  [--max-wait S] [--latency-only] [--auth | --auth-only] [--profile DIR]
+                                  [--json PATH]
 
 The load generator is wrk (C, one event loop per thread), not boto3, whose client-side cost would hide
 the server's; the script installs the Debian package when it is missing and we are root. Lua scripts
@@ -34,6 +35,11 @@ hands out send slots at a constant rate (Debian has no wrk2). wrk measures a req
 the moment it is written, so a server that falls behind the schedule shows as a lower achieved rate,
 which is reported. The server's CPU time per request (from /proc, all its processes) and wrk's are
 reported too.
+
+``--auth`` adds a fifth target, meshplane NORMAL started with ``--auth sigv4`` and a key whose policy
+is evaluated on every request (``BENCH_POLICY``); wrk signs each request itself (SigV4 in Lua over
+libcrypto's SHA-256 and HMAC, as a client would), and the report compares its throughput with the
+unauthenticated server's. ``--auth-only`` runs just those two.
 
 ``--profile DIR`` adds py-spy runs (``pip install py-spy``) of meshplane's workers under describe and
 create. wrk runs with few threads and nothing is pinned; all traffic goes to 127.0.0.1.
@@ -80,6 +86,7 @@ SPEC = ('{"listeners":[{"portMapping":{"port":%d,"protocol":"http"}}],'
         '"serviceDiscovery":{"dns":{"hostname":"%s.bench.local"}},'
         '"backends":[{"virtualService":{"virtualServiceName":"svc.bench.local"}}]}')
 OPS = ("describe", "list", "update", "create", "delete", "mix")
+SIGNED_LABEL = "meshplane sigv4"
 CALM_STEAL = 0.05  # a run during which the hypervisor withheld less than this share of the CPUs
 MIX = {"describe": 50, "list": 10, "create": 20, "update": 10, "delete": 10}
 
@@ -133,6 +140,56 @@ function now_ms()
 end
 
 HEADERS = {["Authorization"] = CFG.auth, ["Content-Type"] = "application/json"}
+
+-- SigV4 (targets started with --auth sigv4): every request is signed here, as a client would, with
+-- libcrypto's SHA-256 and HMAC through the ffi; the signing key is derived once per day.
+local crypto
+local _md = ffi.new("unsigned char[32]")
+local _mdlen = ffi.new("unsigned int[1]")
+if CFG.sign then
+  ffi.cdef[[
+  typedef struct evp_md_st EVP_MD;
+  const EVP_MD *EVP_sha256(void);
+  unsigned char *HMAC(const EVP_MD *evp_md, const void *key, int key_len, const unsigned char *d,
+                      size_t n, unsigned char *md, unsigned int *md_len);
+  unsigned char *SHA256(const unsigned char *d, size_t n, unsigned char *md);
+  ]]
+  crypto = ffi.load(CFG.sign.libcrypto)
+end
+local function hexdigest()
+  local t = {}
+  for i = 0, 31 do t[i + 1] = string.format("%02x", _md[i]) end
+  return table.concat(t)
+end
+local function hmac(key, data)
+  crypto.HMAC(crypto.EVP_sha256(), key, #key, data, #data, _md, _mdlen)
+  return ffi.string(_md, 32)
+end
+local function sha256_hex(data)
+  crypto.SHA256(data, #data, _md)
+  return hexdigest()
+end
+local sign_day, sign_key
+local SIGNED = "content-type;host;x-amz-date"
+function fmt(method, path, body)
+  if not CFG.sign then return wrk.format(method, path, HEADERS, body) end
+  local amz_date = os.date("!%Y%m%dT%H%M%SZ")
+  local day = amz_date:sub(1, 8)
+  if day ~= sign_day then
+    sign_key = hmac(hmac(hmac(hmac("AWS4" .. CFG.sign.secret, day), CFG.sign.region), "appmesh"), "aws4_request")
+    sign_day = day
+  end
+  local host = wrk.headers["Host"]
+  -- The paths hold unreserved characters only, so the double-encoded canonical path is the path.
+  local canonical = method .. "\n" .. path .. "\n\ncontent-type:application/json\nhost:" .. host ..
+    "\nx-amz-date:" .. amz_date .. "\n\n" .. SIGNED .. "\n" .. sha256_hex(body or "")
+  local scope = day .. "/" .. CFG.sign.region .. "/appmesh/aws4_request"
+  hmac(sign_key, "AWS4-HMAC-SHA256\n" .. amz_date .. "\n" .. scope .. "\n" .. sha256_hex(canonical))
+  local headers = {["Host"] = host, ["Content-Type"] = "application/json", ["X-Amz-Date"] = amz_date,
+    ["Authorization"] = "AWS4-HMAC-SHA256 Credential=" .. CFG.sign.akid .. "/" .. scope ..
+      ", SignedHeaders=" .. SIGNED .. ", Signature=" .. hexdigest()}
+  return wrk.format(method, path, headers, body)
+end
 local threads = {}
 local next_tid = 0
 function setup(thread)
@@ -171,18 +228,18 @@ local function count(op) ops[op] = (ops[op] or 0) + 1 end
 
 function describe_request()
   local i = (counter * 7 + tid * 7919) % CFG.n_read
-  return wrk.format("GET", CFG.read_item .. "r-" .. i, HEADERS)
+  return fmt("GET", CFG.read_item .. "r-" .. i)
 end
 
 function list_request()
-  return wrk.format("GET", CFG.read_collection, HEADERS)
+  return fmt("GET", CFG.read_collection)
 end
 
 function update_request()
   local i = (counter * 7 + tid * 7919) % CFG.n_read
   local name = "r-" .. i
   local body = string.format(CFG.update_fmt, CFG.run .. "-" .. tid .. "-" .. counter, 8000 + counter % 1000, name)
-  return wrk.format("PUT", CFG.read_item .. name, HEADERS, body)
+  return fmt("PUT", CFG.read_item .. name, body)
 end
 
 -- wrk calls request() once on thread 0 before the run to check it, and never sends that one: the
@@ -190,13 +247,13 @@ end
 function create_request()
   local name = CFG.run .. "-" .. tid .. "-" .. counter
   local collection = CFG.write_meshes[1 + counter % #CFG.write_meshes] .. "/virtualNodes"
-  return wrk.format("PUT", collection, HEADERS, string.format(CFG.create_fmt, name, name, 8080, name))
+  return fmt("PUT", collection, string.format(CFG.create_fmt, name, name, 8080, name))
 end
 
 -- The DELETE of name <pool_run>-<tid>-<k> made by create_request.
 function delete_request(k)
   local mesh = CFG.write_meshes[1 + k % #CFG.write_meshes]
-  return wrk.format("DELETE", mesh .. "/virtualNodes/" .. CFG.pool_run .. "-" .. tid .. "-" .. k, HEADERS)
+  return fmt("DELETE", mesh .. "/virtualNodes/" .. CFG.pool_run .. "-" .. tid .. "-" .. k)
 end
 
 function done(summary, latency, requests)
@@ -266,7 +323,7 @@ end
     "delete": r"""
 local filler
 function scenario_init()
-  filler = wrk.format("GET", CFG.read_item .. "r-0", HEADERS)
+  filler = fmt("GET", CFG.read_item .. "r-0")
 end
 function request()
   local pool = CFG.pool[tid] or 0
@@ -326,9 +383,10 @@ end
 
 def write_script(directory: Path, scenario: str, run: str, n_read: int, threads: int, connections: int,
                  pool_run: str = "", pool: dict[int, int] | None = None, pool_start: dict[int, int] | None = None,
-                 rate: float = 0.0) -> Path:
-    """Generate the Lua script of one run; returns its path."""
-    cfg = {
+                 rate: float = 0.0, sign: dict[str, str] | None = None) -> Path:
+    """Generate the Lua script of one run; returns its path. ``sign``: SigV4-sign every request with
+    this key (``akid``, ``secret``, ``region``, ``libcrypto``)."""
+    cfg: dict[str, Any] = {
         "auth": AUTH,
         "run": run,
         "n_read": n_read,
@@ -343,6 +401,8 @@ def write_script(directory: Path, scenario: str, run: str, n_read: int, threads:
         "mix": MIX,
         "rate_per_thread": max(rate / threads, 1.0),
     }
+    if sign:
+        cfg["sign"] = sign
     path = directory / f"{run}-{scenario}.lua"
     path.write_text("-- generated by bench/api.py\nCFG = " + _lua(cfg) + "\n" + _PRELUDE + _SCENARIOS[scenario])
     return path
@@ -412,26 +472,40 @@ def run_wrk(wrk: str, url: str, script: Path, duration: float, threads: int, con
 
 # -- the servers -------------------------------------------------------------------------------------
 
-def _request(conn: http.client.HTTPConnection, method: str, path: str, body: str | None = None) -> int:
+def _request(conn: http.client.HTTPConnection, method: str, path: str, body: str | None = None,
+             sign: dict[str, str] | None = None) -> int:
     headers = {"Authorization": AUTH, "Content-Type": "application/json"}
+    if sign:
+        headers = _signed(f"http://{conn.host}:{conn.port}{path}", method, body, sign)
     conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
     response.read()
     return response.status
 
 
-def seed(url: str, n_read: int) -> None:
+def _signed(url: str, method: str, body: str | None, sign: dict[str, str]) -> dict[str, str]:
+    """Headers of a request to ``url`` signed with botocore's SigV4 signer (the seeding side)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, data=body or b"", headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(sign["akid"], sign["secret"]), "appmesh", sign["region"]).add_auth(request)
+    return dict(request.headers.items())
+
+
+def seed(url: str, n_read: int, sign: dict[str, str] | None = None) -> None:
     """Create the meshes and the read set ``r-0 .. r-<n_read-1>`` (every answer must be 200)."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
         for mesh in (READ_MESH, *WRITE_MESHES):
-            status = _request(conn, "PUT", f"{PREFIX}/meshes", json.dumps({"meshName": mesh, "spec": {}}))
+            status = _request(conn, "PUT", f"{PREFIX}/meshes", json.dumps({"meshName": mesh, "spec": {}}), sign)
             if status != 200:
                 raise RuntimeError(f"create mesh {mesh}: {status}")
         for i in range(n_read):
             body = '{"virtualNodeName":"r-%d","spec":%s}' % (i, SPEC % (8080, f"r-{i}"))
-            status = _request(conn, "PUT", f"{PREFIX}/meshes/{READ_MESH}/virtualNodes", body)
+            status = _request(conn, "PUT", f"{PREFIX}/meshes/{READ_MESH}/virtualNodes", body, sign)
             if status != 200:
                 raise RuntimeError(f"create node r-{i}: {status}")
     finally:
@@ -447,14 +521,44 @@ def worker_pids(master: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def start_meshplane(tmp: Path, name: str, synchronous: str, workers: int, threads: int) -> MeshplaneServer:
+def start_meshplane(tmp: Path, name: str, synchronous: str, workers: int, threads: int,
+                    *extra: str) -> MeshplaneServer:
     """`meshplane serve` on a fresh database; quotas raised so that creates never hit them."""
     env = env_with_venv({
         "MESHPLANE_QUOTA_VIRTUALNODES": "1000000",
         "MESHPLANE_LOG_LEVEL": "warning",
     })
     return MeshplaneServer(tmp / f"{name}.db", tmp / f"{name}.log", "--synchronous", synchronous,
-                           "--workers", str(workers), "--threads", str(threads), env=env)
+                           "--workers", str(workers), "--threads", str(threads), *extra, env=env)
+
+
+#: The bench key's policy: every App Mesh action on the bench meshes and what they hold, evaluated
+#: on every request (an admin key would skip policy evaluation).
+BENCH_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "appmesh:*",
+         "Resource": [f"arn:aws:appmesh:us-east-1:{Config().account_id}:mesh/bench",
+                      f"arn:aws:appmesh:us-east-1:{Config().account_id}:mesh/bench/*",
+                      f"arn:aws:appmesh:us-east-1:{Config().account_id}:mesh/bench-w*"]},
+        {"Effect": "Deny", "Action": "appmesh:Delete*", "Resource": "arn:aws:appmesh:*:*:mesh/bench"},
+    ],
+}
+
+
+def start_signed(tmp: Path, workers: int, threads: int) -> tuple[MeshplaneServer, dict[str, str]]:
+    """`meshplane serve --auth sigv4` (NORMAL) and a policy-scoped key for it (``sign`` of the Lua side)."""
+    db = tmp / "sigv4.db"
+    policy = tmp / "bench-policy.json"
+    policy.write_text(json.dumps(BENCH_POLICY))
+    out = subprocess.run([str(BIN / "meshplane"), "keys", "create", "--db", str(db), "--name", "bench",
+                          "--policy", str(policy)], check=True, capture_output=True, text=True).stdout
+    key = json.loads(out)
+    server = start_meshplane(tmp, "sigv4", "NORMAL", workers, threads, "--auth", "sigv4")
+    libcrypto = next((str(p) for p in (Path("/usr/lib/x86_64-linux-gnu/libcrypto.so.3"),
+                                       Path("/usr/lib/aarch64-linux-gnu/libcrypto.so.3")) if p.exists()), "crypto")
+    return server, {"akid": key["AccessKeyId"], "secret": key["SecretAccessKey"], "region": "us-east-1",
+                    "libcrypto": libcrypto}
 
 
 def start_moto(tmp: Path) -> tuple[Process, str]:
@@ -595,15 +699,16 @@ class Target:
     pool_run: str = ""  # the create run whose names mix and delete remove
     pool: dict[int, int] = field(default_factory=dict)  # wrk thread id -> last name usable
     pool_start: dict[int, int] = field(default_factory=dict)  # wrk thread id -> last name the mix deleted
+    sign: dict[str, str] | None = None  # the key every request of this target is signed with
 
 
 def prepare(wrk: str, target: Target, tmp: Path, args: argparse.Namespace) -> None:
     """Seed (App Mesh targets) and warm up ``target``."""
     if target.label != "no-op":  # the App Mesh servers
         t0 = time.monotonic()
-        seed(target.url, args.nodes)
+        seed(target.url, args.nodes, target.sign)
         print(f"[{target.label}] seeded {args.nodes} nodes in {time.monotonic() - t0:.1f}s", file=sys.stderr)
-    warm = write_script(tmp, "describe", "warm", args.nodes, args.threads, args.connections)
+    warm = write_script(tmp, "describe", "warm", args.nodes, args.threads, args.connections, sign=target.sign)
     run_wrk(wrk, target.url, warm, 1, args.threads, args.connections, target.label, "warm-up")
 
 
@@ -611,7 +716,7 @@ def run_scenario(wrk: str, target: Target, scenario: str, rep: int, tmp: Path, a
     """One run of ``scenario`` against ``target``; create fills the pool that mix and then delete use."""
     run = f"{scenario[:1]}{rep}"  # names and clientTokens: unique per server (each has its own database)
     script = write_script(tmp, scenario, run, args.nodes, args.threads, args.connections,
-                          target.pool_run, target.pool, target.pool_start)
+                          target.pool_run, target.pool, target.pool_start, sign=target.sign)
     result = measured(wrk, target.url, script, args, target.label, scenario, target.root)
     if scenario == "create":
         # Leave out each thread's last names: their creates may have been in flight when wrk stopped.
@@ -818,6 +923,18 @@ def report(results: list[Result], paced: Result | None, half: float, noop: dict[
         share = m_d.rate / noop["describe"].rate
         checks.append(f"describe share of no-op {100 * share:.0f}% (target 50%): {'met' if share >= 0.5 else 'MISSED'}")
     lines.append("* targets: " + "; ".join(checks))
+    signed = [(op, by[(SIGNED_LABEL, op)], by[(mp, op)]) for op in OPS if (SIGNED_LABEL, op) in by and (mp, op) in by]
+    if signed:
+        lines += ["", f"SigV4 ({SIGNED_LABEL}: every request signed by wrk, verified and its policy evaluated) "
+                  "against meshplane NORMAL without authentication, same run:", "",
+                  "| operation | sigv4 req/s | p99 ms | server CPU µs/req | no auth req/s | sigv4 / no auth | non-2xx |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for op, a, b in signed:
+            lines.append(f"| {op} | {a.rate:,.0f}{_spread(a)} | {a.p99_ms:.1f} | {a.cpu_us:,.0f} | "
+                         f"{b.rate:,.0f}{_spread(b)} | {100 * a.rate / b.rate:.0f}% | {a.non_2xx} |")
+        verdicts = [f"{op} {100 * a.rate / b.rate:.0f}% ({'met' if a.rate >= 0.85 * b.rate else 'MISSED'})"
+                    for op, a, b in signed if op in ("describe", "create")]
+        lines.append("* target, sigv4 throughput ≥ 85% of without: " + "; ".join(verdicts))
     if profiles:
         lines += ["", "Profiles (py-spy on meshplane NORMAL's workers):", "```", profiles.rstrip(), "```"]
     return "\n".join(lines) + "\n"
@@ -843,6 +960,11 @@ def main() -> None:
     parser.add_argument("--latency-only", action="store_true",
                         help="meshplane NORMAL only: describe at its peak (best of --repeat), then paced at half "
                              "of it (--paced-repeat runs): the p99 target alone, to re-check on a calmer machine")
+    parser.add_argument("--auth", action="store_true",
+                        help="also run meshplane NORMAL with --auth sigv4 (every request SigV4-signed by wrk, "
+                             "a policy-scoped key) and compare it with meshplane NORMAL")
+    parser.add_argument("--auth-only", action="store_true",
+                        help="meshplane NORMAL with and without --auth sigv4 only (no FULL, moto, no-op, paced)")
     parser.add_argument("--profile", metavar="DIR", help="also profile describe and create with py-spy into DIR")
     parser.add_argument("--json", metavar="PATH", help="write every figure to PATH")
     args = parser.parse_args()
@@ -850,6 +972,8 @@ def main() -> None:
         args.duration = min(args.duration, 2.0)
         args.nodes = min(args.nodes, 100)
         args.repeat = args.paced_repeat = 1
+    if args.auth_only:
+        args.auth, args.skip_moto, args.paced_repeat = True, True, 0
     args.nodes = max(args.nodes, 100)  # a list page is 100 items
     args.load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     wrk = ensure_wrk()
@@ -866,18 +990,23 @@ def main() -> None:
         # change of weather on this shared machine.
         targets: list[Target] = []
         servers: dict[str, MeshplaneServer] = {}
-        for sync in ("NORMAL",) if args.quick or args.latency_only else ("NORMAL", "FULL"):
+        for sync in ("NORMAL",) if args.quick or args.latency_only or args.auth_only else ("NORMAL", "FULL"):
             label = f"meshplane {sync}"
             server = start_meshplane(tmp, sync.lower(), sync, args.workers, args.server_threads)
             stack.callback(server.stop)
             _wait_ready(server.endpoint, "/healthz")
             servers[label] = server
             targets.append(Target(label, server.endpoint, server.pid, ("describe",) if args.latency_only else OPS))
+        if args.auth and not args.latency_only:
+            server, sign = start_signed(tmp, args.workers, args.server_threads)
+            stack.callback(server.stop)
+            _wait_ready(server.endpoint, "/healthz")
+            targets.append(Target(SIGNED_LABEL, server.endpoint, server.pid, OPS, sign=sign))
         if not args.skip_moto and not args.latency_only:
             proc, url = start_moto(tmp)
             stack.callback(proc.stop)
             targets.append(Target("moto", url, proc.pid, OPS))
-        if not args.quick and not args.latency_only:
+        if not args.quick and not args.latency_only and not args.auth_only:
             proc, url = start_noop(tmp, args.workers, args.server_threads)
             stack.callback(proc.stop)
             targets.append(Target("no-op", url, proc.pid, ("describe", "create")))
@@ -898,11 +1027,11 @@ def main() -> None:
         server = servers[label]
         half = next(r for r in results if r.target == label and r.scenario == "describe").rate / 2
         runs = []
-        for rep in range(max(args.repeat, args.paced_repeat)):
+        for rep in range(max(args.repeat, args.paced_repeat) if args.paced_repeat else 0):
             script = write_script(tmp, "paced", f"p{rep}", args.nodes, args.threads, args.connections, rate=half)
             runs.append(measured(wrk, server.endpoint, script, args, label, "describe paced", server.pid))
             log(label, f"paced {half:,.0f}/s", runs[-1])
-        paced = best(runs)
+        paced = best(runs) if runs else None
         if args.profile:
             pdir = Path(args.profile)
             pdir.mkdir(parents=True, exist_ok=True)

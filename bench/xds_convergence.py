@@ -3,6 +3,7 @@ change until every connected proxy has ACKed the new RouteConfiguration.
 
     .venv/bin/python bench/xds_convergence.py                       # both parts, N = 100, 1000, 2000
     .venv/bin/python bench/xds_convergence.py --changes 20 --n 100 --rounds 5 --docs
+    .venv/bin/python bench/xds_convergence.py --no-envoy --n 2000 --auth both   # streams signed vs not
 
 Part 1, real Envoys: one `meshplane serve` (API + xDS, default 100 ms debounce) and two real Envoy
 1.40 sidecars of one mesh, one on state-of-the-world ADS and one on delta, both with the same
@@ -20,6 +21,9 @@ listeners named, and it ACKs every response. Per round: one route-weight PUT, th
 /meshplane/v1/proxies until all N ACKed the new RDS version; convergence = the last ackedAt - REST
 200. Memory: the xDS process's RSS growth from "mesh stored, no proxy" to "N proxies synced" / N
 (that is a stream plus the proxy's config). CPU: the xDS process's CPU time per change.
+``--auth sigv4`` (or ``both``) runs part 2 against `meshplane serve --auth sigv4`: the REST calls are
+signed with an admin key, and each stream carries SigV4 metadata as App Mesh's Envoy sends it, so
+every stream passes admission (signature checked, policy evaluated) once when it opens.
 
 Everything shares the machine's cores (server, Envoys or client process, and this script's polling),
 so the numbers are pessimistic for the server.
@@ -63,14 +67,24 @@ SECTION = "## xDS convergence (bench/xds_convergence.py)"
 class Rest:
     """Raw App Mesh REST calls over one keep-alive connection (no SDK cost inside the timings)."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, key: tuple[str, str] | None = None) -> None:
         parts = urlsplit(endpoint)
         self.endpoint = endpoint
+        self.key = key  # (access key id, secret): sign each call (a server with --auth sigv4)
         self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body)
-        self.conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if self.key is not None:
+            from botocore.auth import SigV4Auth
+            from botocore.awsrequest import AWSRequest
+            from botocore.credentials import Credentials
+
+            signed = AWSRequest(method=method, url=self.endpoint + path, data=data or b"", headers=headers)
+            SigV4Auth(Credentials(*self.key), "appmesh", "us-east-1").add_auth(signed)
+            headers = dict(signed.headers)
+        self.conn.request(method, path, body=data, headers=headers)
         response = self.conn.getresponse()
         payload = response.read()
         if response.status != 200:
@@ -231,11 +245,28 @@ def bench_envoys(tmp: Path, changes: int) -> dict[str, Any]:
 
 # -- part 2: N simulated proxies ---------------------------------------------------------------------
 
-def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1) -> dict[str, Any]:
+def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1, auth: bool = False) -> dict[str, Any]:
     env = env_with_venv({"MESHPLANE_QUOTA_VIRTUALNODES": str(n + 100), "MESHPLANE_XDS_WORKERS": str(xds_workers)})
-    server = MeshplaneServer(tmp / f"fanout-{n}-{xds_workers}.db", tmp / f"fanout-{n}-{xds_workers}.log", xds=True,
-                             env=env)
-    rest = Rest(server.endpoint)
+    db = tmp / f"fanout-{n}-{xds_workers}-{'sigv4' if auth else 'off'}.db"
+    key: tuple[str, str] | None = None
+    client_env = env_with_venv()
+    if auth:
+        # --auth sigv4: REST calls signed with an admin key, and every stream signed as App Mesh's
+        # Envoy signs it (SigV4 in the metadata), so admission runs once per stream.
+        from meshplane.auth.keys import KeyStore
+        from meshplane.store import migrate
+
+        migrate(str(db))
+        store = KeyStore(Config.from_env({}, db=str(db)))
+        admin = store.create("bench", admin=True)
+        store.close()
+        assert admin is not None
+        key = (admin.access_key_id, admin.secret)
+        env["MESHPLANE_AUTH"] = "sigv4"
+        env["MESHPLANE_AUDIT_LOG"] = str(tmp / "audit.log")
+        client_env.update({"BENCH_KEY_ID": key[0], "BENCH_SECRET": key[1]})
+    server = MeshplaneServer(db, db.with_suffix(".log"), xds=True, env=env)
+    rest = Rest(server.endpoint, key)
     mesh = f"bench-{n}"
     client: subprocess.Popen[bytes] | None = None
     try:
@@ -247,7 +278,7 @@ def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1) -> dict[s
         rss_idle = rss_mb(pid)
         started = time.monotonic()
         client = subprocess.Popen([sys.executable, __file__, "--client", str(server.xds_port), "--mesh", mesh,
-                                   "--n", str(n)], env=env_with_venv())
+                                   "--n", str(n)], env=client_env)
         deadline = started + 180
         while True:
             rows = rest.proxies(mesh)
@@ -279,7 +310,8 @@ def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1) -> dict[s
             print(f"  N={n} round {round_ + 1}: all {n} ACKed {all_ms[-1]:.0f} ms after the REST 200",
                   file=sys.stderr, flush=True)
         return {
-            "n": n, "rounds": rounds, "xds_workers": xds_workers, "initial_sync_s": initial_sync,
+            "n": n, "rounds": rounds, "xds_workers": xds_workers, "auth": "sigv4" if auth else "off",
+            "initial_sync_s": initial_sync,
             "all_p50_ms": statistics.median(all_ms), "all_p99_ms": percentile(all_ms, 99),
             "proxy_p50_ms": percentile(per_proxy, 50), "proxy_p99_ms": percentile(per_proxy, 99),
             "cpu_per_change_s": statistics.median(cpu),
@@ -331,6 +363,21 @@ async def run_clients(port: int, mesh: str, n: int) -> None:
                             names.add(manager.rds.route_config_name)
         return sorted(names)
 
+    key = (os.environ["BENCH_KEY_ID"], os.environ["BENCH_SECRET"]) if os.environ.get("BENCH_KEY_ID") else None
+
+    def signed_metadata() -> list[tuple[str, str]] | None:
+        """SigV4 over the synthetic POST of the method path, as App Mesh's Envoy signs each stream."""
+        if key is None:
+            return None
+        from botocore.auth import EMPTY_SHA256_HASH, SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        request = AWSRequest(method="POST", url=f"https://127.0.0.1:{port}{ADS_SOTW}",
+                             headers={"x-amz-content-sha256": EMPTY_SHA256_HASH})
+        SigV4Auth(Credentials(*key), "appmesh", "us-east-1").add_auth(request)
+        return [(k.lower(), v) for k, v in request.headers.items() if k.lower() != "host"]
+
     async def proxy(index: int) -> None:
         await asyncio.sleep(random.random() * n / 2000)  # a ramp, like a fleet starting up
         node = base_pb2.Node(id=f"mesh/{mesh}/virtualNode/node-{index}", cluster="bench")
@@ -338,7 +385,8 @@ async def run_clients(port: int, mesh: str, n: int) -> None:
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
             try:
                 call = channel.stream_stream(ADS_SOTW, request_serializer=lambda m: m.SerializeToString(),
-                                             response_deserializer=discovery_pb2.DiscoveryResponse.FromString)()
+                                             response_deserializer=discovery_pb2.DiscoveryResponse.FromString)(
+                    metadata=signed_metadata())
                 names: dict[str, list[str]] = {CLUSTER: [], LISTENER: []}
                 accepted: dict[str, tuple[str, str]] = {}
                 first = discovery_pb2.DiscoveryRequest(type_url=CLUSTER)
@@ -391,11 +439,11 @@ def report(envoy: dict[str, Any] | None, fanout: list[dict[str, Any]], command: 
         lines += ["Simulated proxies (SotW ADS, each its own TCP connection and virtual node, all with one shared "
                   "backend service, every response ACKed), per N a fresh `meshplane serve`; "
                   f"{fanout[0]['rounds']} route-weight changes each:", "",
-                  "| N | xDS workers | initial sync | all ACKed p50 | all ACKed p99 | per proxy p50 | per proxy p99 | "
-                  "xDS CPU/change | xDS RSS idle -> synced | RSS per proxy |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| N | xDS workers | auth | initial sync | all ACKed p50 | all ACKed p99 | per proxy p50 | "
+                  "per proxy p99 | xDS CPU/change | xDS RSS idle -> synced | RSS per proxy |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in fanout:
-            lines.append(f"| {r['n']} | {r['xds_workers']} | {r['initial_sync_s']:.1f} s | {r['all_p50_ms']:.0f} ms | {r['all_p99_ms']:.0f} ms | "
+            lines.append(f"| {r['n']} | {r['xds_workers']} | {r['auth']} | {r['initial_sync_s']:.1f} s | {r['all_p50_ms']:.0f} ms | {r['all_p99_ms']:.0f} ms | "
                          f"{r['proxy_p50_ms']:.0f} ms | {r['proxy_p99_ms']:.0f} ms | {r['cpu_per_change_s']:.2f} s | "
                          f"{r['rss_idle_mb']:.0f} -> {r['rss_connected_mb']:.0f} MB | {r['kb_per_proxy']:.0f} KB |")
         lines += ["", "RSS per proxy: the xDS processes' growth per connected, synced proxy (stream + its config); "
@@ -409,10 +457,12 @@ def report(envoy: dict[str, Any] | None, fanout: list[dict[str, Any]], command: 
 
 
 def marginal_kb(fanout: list[dict[str, Any]]) -> list[tuple[int, int, float]]:
-    """(N, next N, KB of RSS growth per added proxy) between consecutive N of the same worker count."""
+    """(N, next N, KB of RSS growth per added proxy) between consecutive N of the same worker count
+    and auth mode."""
     slopes = []
-    for workers in sorted({r["xds_workers"] for r in fanout}):
-        runs = sorted((r for r in fanout if r["xds_workers"] == workers), key=lambda r: r["n"])
+    for workers, auth in sorted({(r["xds_workers"], r.get("auth", "off")) for r in fanout}):
+        runs = sorted((r for r in fanout if r["xds_workers"] == workers and r.get("auth", "off") == auth),
+                      key=lambda r: r["n"])
         for a, b in zip(runs, runs[1:]):
             growth = (b["rss_connected_mb"] - b["rss_idle_mb"]) - (a["rss_connected_mb"] - a["rss_idle_mb"])
             slopes.append((a["n"], b["n"], growth * 1024 / (b["n"] - a["n"])))
@@ -443,6 +493,9 @@ def main() -> None:
     parser.add_argument("--xds-workers", type=int, action="append",
                         help="xDS worker processes for part 2 (repeatable: each N runs with each; default: the "
                              "server's own default, one per CPU)")
+    parser.add_argument("--auth", choices=("off", "sigv4", "both"), default="off",
+                        help="part 2 without authentication, with --auth sigv4 (signed REST calls and SigV4-signed "
+                             "streams, admitted once each), or both for the comparison")
     parser.add_argument("--no-envoy", action="store_true", help="skip part 1 (real Envoys)")
     parser.add_argument("--no-fanout", action="store_true", help="skip part 2 (simulated proxies)")
     parser.add_argument("--docs", action="store_true", help="write the results into docs/benchmarks.md")
@@ -457,9 +510,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="meshplane-bench-xds-") as directory:
         tmp = Path(directory)
         envoy = None if args.no_envoy else bench_envoys(tmp, args.changes)
-        fanout = [] if args.no_fanout else [bench_fanout(tmp, n, args.rounds, workers)
+        modes = {"off": [False], "sigv4": [True], "both": [False, True]}[args.auth]
+        fanout = [] if args.no_fanout else [bench_fanout(tmp, n, args.rounds, workers, auth)
                                             for n in args.n or [100, 1000, 2000]
-                                            for workers in args.xds_workers or [Config.from_env({}).xds_workers]]
+                                            for workers in args.xds_workers or [Config.from_env({}).xds_workers]
+                                            for auth in modes]
     section = report(envoy, fanout, command, load_before)
     print("\n" + section)
     if args.docs:

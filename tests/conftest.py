@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from clients import make_client
 from procs import MeshplaneServer
 
 ACCOUNT = "111122223333"
@@ -37,20 +38,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshplaneS
 @pytest.fixture(scope="session")
 def endpoint(live_server: MeshplaneServer) -> str:
     return live_server.endpoint
-
-
-def make_client(endpoint: str):  # type: ignore[no-untyped-def]
-    import boto3
-    from botocore.config import Config as BotoConfig
-
-    return boto3.client(
-        "appmesh",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="secret",
-        config=BotoConfig(retries={"max_attempts": 1}),
-    )
 
 
 @pytest.fixture(scope="session")

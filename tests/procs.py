@@ -99,7 +99,7 @@ class MeshplaneServer(Process):
         self.xds_address: str | None = None
         self.xds_port: int | None = None
         try:
-            match = self.wait_for_line(r"meshplane API listening on (http://\S+)")
+            match = self.wait_for_line(r"meshplane API listening on (https?://\S+)")
             if xds:
                 found = self.wait_for_line(r"meshplane xDS listening on (\S+):(\d+)")
                 self.xds_address = f"{found.group(1)}:{found.group(2)}"

@@ -16,6 +16,12 @@ def envoy_bootstrap(
     app_address: str | None = None,
     delta: bool = False,
     admin_address: str = "127.0.0.1",
+    *,
+    tls_ca: str | None = None,
+    client_cert: str | None = None,
+    client_key: str | None = None,
+    server_name: str | None = None,
+    credential: str | None = None,
 ) -> dict[str, Any]:
     """A complete Envoy bootstrap for ``node_id`` (``mesh/<mesh>/virtualNode/<name>``, a gateway, or an ARN).
 
@@ -24,6 +30,14 @@ def envoy_bootstrap(
     :param ingress_port / egress_port / app_address: the local overrides, sent as node metadata
         (``meshplane.ingress_port`` ...) so several proxies and apps can share one host without iptables.
     :param delta: use the incremental (delta) ADS protocol instead of state of the world.
+    :param tls_ca: PEM CA file: dial xDS over TLS, verifying the server certificate against it and
+        its name (``server_name``, by default the xDS host) in its SANs.
+    :param client_cert / client_key: PEM files of the proxy's client certificate (mutual TLS).
+    :param server_name: the name (SNI, and the SAN checked) of the server when it differs from the
+        xDS host (for example an IP address dialled, a DNS name certified).
+    :param credential: an ``x-meshplane-credential`` value (``auth.xds.bootstrap_token``) sent as
+        gRPC initial metadata on every xDS stream.
+    :raises ValueError: a bad address, or TLS files without ``tls_ca``.
     """
     host, port = split_listen(xds)
     metadata: dict[str, Any] = {}
@@ -38,6 +52,16 @@ def envoy_bootstrap(
     if metadata:
         node["metadata"] = metadata
     ads_source = {"ads": {}, "resource_api_version": "V3"}
+    if (client_cert or client_key or server_name) and not tls_ca:
+        raise ValueError("--client-cert, --client-key and --sni need --tls-ca (TLS to xDS)")
+    if bool(client_cert) != bool(client_key):
+        raise ValueError("--client-cert and --client-key go together")
+    grpc_service: dict[str, Any] = {"envoy_grpc": {"cluster_name": "meshplane_xds", "retry_policy": {
+        # Reconnect within 2 s of meshplane coming back (Envoy's default backoff grows to
+        # 30 s, so a restart of a few seconds could leave proxies unsynced for half a minute).
+        "retry_back_off": {"base_interval": "0.25s", "max_interval": "2s"}}}}
+    if credential:
+        grpc_service["initial_metadata"] = [{"key": "x-meshplane-credential", "value": credential}]
     return {
         "node": node,
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
@@ -46,10 +70,7 @@ def envoy_bootstrap(
                 "api_type": "DELTA_GRPC" if delta else "GRPC",
                 "transport_api_version": "V3",
                 "set_node_on_first_message_only": True,
-                # Reconnect within 2 s of meshplane coming back (Envoy's default backoff grows to
-                # 30 s, so a restart of a few seconds could leave proxies unsynced for half a minute).
-                "grpc_services": [{"envoy_grpc": {"cluster_name": "meshplane_xds", "retry_policy": {
-                    "retry_back_off": {"base_interval": "0.25s", "max_interval": "2s"}}}}],
+                "grpc_services": [grpc_service],
             },
             "cds_config": ads_source,
             "lds_config": ads_source,
@@ -74,6 +95,8 @@ def envoy_bootstrap(
                         "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
                             "socket_address": {"address": host, "port_value": port}}}}]}],
                     },
+                    **({"transport_socket": _tls_socket(server_name or host, tls_ca, client_cert, client_key)}
+                       if tls_ca else {}),
                 }
             ]
         },
@@ -82,6 +105,31 @@ def envoy_bootstrap(
                 "overload.global_downstream_max_connections": 50000}}]
         },
     }
+
+
+def _tls_socket(server_name: str, ca: str, cert: str | None, key: str | None) -> dict[str, Any]:
+    """Envoy's upstream TLS for the xDS cluster: verify the server's chain against ``ca`` and its
+    name in the SANs (Envoy checks no name unless told), offer h2, present a client certificate."""
+    common: dict[str, Any] = {
+        "alpn_protocols": ["h2"],
+        "validation_context": {
+            "trusted_ca": {"filename": ca},
+            "match_typed_subject_alt_names": [{
+                "san_type": "IP_ADDRESS" if _is_ip(server_name) else "DNS",
+                "matcher": {"exact": server_name},
+            }],
+        },
+    }
+    if cert and key:
+        common["tls_certificates"] = [{"certificate_chain": {"filename": cert},
+                                       "private_key": {"filename": key}}]
+    context: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": common,
+    }
+    if not _is_ip(server_name):
+        context["sni"] = server_name
+    return {"name": "envoy.transport_sockets.tls", "typed_config": context}
 
 
 def _is_ip(host: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from meshplane.config import Config
+from meshplane.pki.cli import server_tls_flags
 from meshplane.terraform.cli import terraform_group
 
 
@@ -36,11 +37,20 @@ def main() -> None:
 @click.option("--synchronous", type=click.Choice(["NORMAL", "FULL"], case_sensitive=False),
               help="SQLite synchronous setting [MESHPLANE_SYNCHRONOUS; default NORMAL]")
 @click.option("--xds-workers", type=int, help="xDS server processes, 0 = one per CPU (at most 4) [MESHPLANE_XDS_WORKERS; default 0]")
+@server_tls_flags(api=True)
+@click.option("--ui/--no-ui", default=None, help="the web console at /ui/ [MESHPLANE_UI; default on]")
+@click.option("--auth", type=click.Choice(["sigv4", "none"], case_sensitive=False),
+              help="sigv4: every request signed with a `meshplane keys` key; none: accept anyone, even off "
+                   "loopback [MESHPLANE_AUTH; default: none, and loopback listeners only]")
+@click.option("--audit-log", help="append the audit log (JSON lines) to this file [MESHPLANE_AUDIT_LOG; default: standard output]")
+@click.option("--key-file", help="key encrypting access key secrets [MESHPLANE_KEY_FILE; default <db>.key]")
 def serve(**flags: Any) -> None:
     """Serve the App Mesh REST API and the xDS streamer."""
+    from meshplane.children import exit_now
     from meshplane.serve import serve as run
 
     run(_config(**flags))
+    exit_now()  # stopped cleanly: skip the interpreter's slow teardown (Ctrl-C stops within 3 s)
 
 
 @main.command()
@@ -50,6 +60,9 @@ def serve(**flags: Any) -> None:
 @click.option("--debounce-max-ms", type=int, help="longest delay of a push [MESHPLANE_DEBOUNCE_MAX_MS; default 5000]")
 @click.option("--xds-workers", type=int, help="xDS server processes, 0 = one per CPU (at most 4) [MESHPLANE_XDS_WORKERS; default 0]")
 @click.option("--worker", hidden=True, help="internal: GROUP:INDEX:READY_FD of a worker of `meshplane xds`")
+@click.option("--auth", type=click.Choice(["sigv4", "none"], case_sensitive=False),
+              help="sigv4: streams must authenticate (docs/security.md); none: accept any, even off loopback [MESHPLANE_AUTH]")
+@server_tls_flags(api=False)
 def xds(worker: str | None, **flags: Any) -> None:
     """Serve only the xDS streamer over the database (the API may run elsewhere)."""
     from meshplane.streamer import WorkerRole, run
@@ -58,6 +71,9 @@ def xds(worker: str | None, **flags: Any) -> None:
     if config.xds_listen == "off":
         raise click.UsageError("--xds-listen off: nothing to serve")
     run(config, WorkerRole.parse(worker) if worker else None)
+    from meshplane.children import exit_now
+
+    exit_now()  # stopped cleanly: skip the interpreter's slow teardown (Ctrl-C stops within 3 s)
 
 
 @main.command("envoy-bootstrap")
@@ -68,15 +84,41 @@ def xds(worker: str | None, **flags: Any) -> None:
 @click.option("--egress-port", type=int, help="override the egress listener port (default 15001)")
 @click.option("--app-address", help="where the local app listens (default 127.0.0.1)")
 @click.option("--delta", is_flag=True, help="use incremental (delta) xDS")
+@click.option("--tls-ca", type=click.Path(dir_okay=False),
+              help="PEM CA file (path as Envoy sees it): dial xDS over TLS, verifying the server against it")
+@click.option("--client-cert", type=click.Path(dir_okay=False), help="PEM client certificate for mutual TLS")
+@click.option("--client-key", type=click.Path(dir_okay=False), help="PEM key of --client-cert")
+@click.option("--sni", "server_name", help="server name to ask for and verify [default: the --xds host]")
+@click.option("--access-key-id", envvar="MESHPLANE_ACCESS_KEY_ID",
+              help="key whose credential the bootstrap carries [MESHPLANE_ACCESS_KEY_ID]")
+@click.option("--secret-access-key", envvar="MESHPLANE_SECRET_ACCESS_KEY",
+              help="its secret, used to derive the credential, never written [MESHPLANE_SECRET_ACCESS_KEY]")
 def envoy_bootstrap_command(node_id: str, xds: str, admin_port: int, ingress_port: int | None,
-                            egress_port: int | None, app_address: str | None, delta: bool) -> None:
-    """Print a ready Envoy bootstrap (YAML) for a virtual node or gateway."""
+                            egress_port: int | None, app_address: str | None, delta: bool,
+                            tls_ca: str | None, client_cert: str | None, client_key: str | None,
+                            server_name: str | None, access_key_id: str | None,
+                            secret_access_key: str | None) -> None:
+    """Print a ready Envoy bootstrap (YAML) for a virtual node or gateway.
+
+    With a key (--access-key-id and --secret-access-key, or their variables), the bootstrap sends
+    an xDS credential derived from the secret and good for this node id only (docs/security.md,
+    "xDS identities"): keep the file as private as the key.
+    """
     import yaml
 
     from meshplane.bootstrap import envoy_bootstrap
 
+    if bool(access_key_id) != bool(secret_access_key):
+        raise click.UsageError("--access-key-id and --secret-access-key go together")
+    credential = None
+    if access_key_id and secret_access_key:
+        from meshplane.auth.xds import bootstrap_token
+
+        credential = bootstrap_token(access_key_id, secret_access_key, node_id)
     try:
-        doc = envoy_bootstrap(node_id, xds, admin_port, ingress_port, egress_port, app_address, delta)
+        doc = envoy_bootstrap(node_id, xds, admin_port, ingress_port, egress_port, app_address, delta,
+                              tls_ca=tls_ca, client_cert=client_cert, client_key=client_key,
+                              server_name=server_name, credential=credential)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(yaml.safe_dump(doc, sort_keys=False), nl=False)
@@ -87,19 +129,37 @@ def envoy_bootstrap_command(node_id: str, xds: str, admin_port: int, ingress_por
               help="meshplane's REST endpoint [MESHPLANE_ENDPOINT]")
 @click.option("--mesh", help="only proxies of this mesh")
 @click.option("--all", "show_all", is_flag=True, help="include disconnected proxies")
-def proxy_status(endpoint: str, mesh: str | None, show_all: bool) -> None:
-    """Show, per connected proxy and type, whether it has the latest config (like istioctl proxy-status)."""
-    import requests
+@click.option("--access-key-id", help="key to sign with [default: MESHPLANE_ACCESS_KEY_ID, then AWS_ACCESS_KEY_ID]")
+@click.option("--secret-access-key", help="its secret [default: MESHPLANE_SECRET_ACCESS_KEY, then AWS_SECRET_ACCESS_KEY]")
+@click.option("--region", "signing_region",
+              help="region to sign for, the server's --region [default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1]")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="CA bundle for an https endpoint [default: MESHPLANE_CA_FILE, then AWS_CA_BUNDLE]")
+def proxy_status(endpoint: str, mesh: str | None, show_all: bool, access_key_id: str | None,
+                 secret_access_key: str | None, signing_region: str | None, ca_file: str | None) -> None:
+    """Show, per connected proxy and type, whether it has the latest config (like istioctl proxy-status).
 
+    Requests are signed (SigV4) like the Terraform provider's, with the same client and defaults.
+    """
     from meshplane.status_table import format_table
+    from meshplane.terraform import client as rest
 
     try:
-        response = requests.get(f"{endpoint.rstrip('/')}/meshplane/v1/proxies",
-                                params={"mesh": mesh} if mesh else None, timeout=10)
-        response.raise_for_status()
-    except requests.RequestException as exc:
-        raise click.ClickException(f"cannot read proxy status from {endpoint}: {exc}") from None
-    proxies = [p for p in response.json()["proxies"] if show_all or p["connected"]]
+        credentials = rest.resolve_credentials(access_key_id, secret_access_key,
+                                               names=("--access-key-id", "--secret-access-key"),
+                                               source="the command line")
+        api = rest.Client(endpoint, credentials, rest.resolve_region(signing_region), rest.resolve_ca_file(ca_file),
+                          timeout=10, user_agent="meshplane-proxy-status")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:  # an unreadable or non-PEM CA file
+        raise click.UsageError(f"cannot load the CA file: {exc}") from None
+    try:
+        body = api.call("GET", "/meshplane/v1/proxies", {"mesh": mesh or ""})
+    except rest.ApiError as exc:
+        raise click.ClickException(f"cannot read proxy status from {endpoint}: {exc}"
+                                   + (f"\n{exc.hint}" if exc.hint else "")) from None
+    proxies = [p for p in body.get("proxies", []) if show_all or p["connected"]]
     click.echo(format_table(proxies), nl=False)
 
 
@@ -121,3 +181,7 @@ def openapi_write(path: str) -> None:
 
 
 main.add_command(terraform_group, "terraform")
+main.add_command(__import__("meshplane.auth.cli", fromlist=["keys"]).keys, "keys")  # `meshplane keys` (auth/)
+main.add_command(__import__("meshplane.pki.cli", fromlist=["tls"]).tls, "tls")  # `meshplane tls dev-ca`
+main.add_command(__import__("meshplane.formats.cli", fromlist=["x"]).import_command, "import")  # H5: formats/
+main.add_command(__import__("meshplane.formats.cli", fromlist=["x"]).export_command, "export")  # H5: formats/

@@ -49,6 +49,10 @@ class Config:
     :param xds_workers: xDS server processes sharing the xDS port (SO_REUSEPORT); each serves the
         proxies that connect to it and translates only for them. 0 (the default): one per CPU, at
         most AUTO_XDS_WORKERS_MAX.
+    :param auth: ``sigv4`` (verify every API request), ``none`` (explicitly unauthenticated), or
+        ``""`` (unauthenticated, refused unless both listeners are loopback).
+    :param audit_log: file the audit log is appended to; ``""``: standard output.
+    :param key_file: the key encrypting access key secrets; ``""``: ``<db>.key`` next to the database.
     """
 
     db: str = "meshplane.db"
@@ -70,6 +74,27 @@ class Config:
     rate_limit: int = 0
     xds_workers: int = 0  # 0: one per CPU, at most AUTO_XDS_WORKERS_MAX (resolved by check())
     log_level: str = "info"
+    # The web console at /ui/ on the API listener (docs/console.md); False (--no-ui) leaves it out.
+    ui: bool = True
+    # Authentication (docs/security.md): "" = none, allowed only while both listeners are loopback;
+    # "sigv4" = every API request signed with a meshplane key; "none" = explicitly none (a warning).
+    auth: str = ""
+    # Audit log (one JSON line per write and per refused request): a file path, "" = standard output.
+    audit_log: str = ""
+    # The AES key that encrypts access key secrets at rest; "" = "<db>.key", created on first use.
+    key_file: str = ""
+    # TLS (docs/security.md "TLS"): PEM files, re-read when they change; "" = plaintext.
+    api_tls_cert: str = ""
+    api_tls_key: str = ""
+    xds_tls_cert: str = ""
+    xds_tls_key: str = ""
+    # CA bundle of proxy client certificates: set, xDS requires mutual TLS ("xDS identities").
+    xds_client_ca: str = ""
+    # Comma-separated host[:port] names proxies dial for xDS (SigV4 signs them; gRPC hides
+    # :authority from the server); "" = the xDS listen address plus localhost names.
+    xds_sign_hosts: str = ""
+    # Only SPIFFE ids of this trust domain name a node in a client certificate; "" = any.
+    xds_trust_domain: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
@@ -86,6 +111,9 @@ class Config:
             raw = env.get("MESHPLANE_" + f.name.upper())
             if raw is None:
                 continue
+            if f.type in ("bool", bool):  # 1/0, true/false, yes/no, on/off
+                values[f.name] = _parse_bool(f.name, raw)
+                continue
             try:
                 values[f.name] = int(raw) if f.type in ("int", int) else raw
             except ValueError:
@@ -100,6 +128,27 @@ class Config:
                 setattr(config, name, value)
         config.check()
         return config
+
+    def to_env(self) -> dict[str, str]:
+        """Every setting as the ``MESHPLANE_*`` variables :meth:`from_env` reads back (quotas as
+        ``MESHPLANE_QUOTA_<COLLECTION>``): the environment of a child process (``meshplane xds`` and
+        its workers) that must run with exactly this configuration. Fields set to None are left
+        out, so the child falls back to its default; a field added to Config needs no plumbing.
+        """
+        env: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "quotas":
+                env.update({"MESHPLANE_QUOTA_" + k.upper(): str(v) for k, v in value.items()})
+            elif value is None:
+                continue
+            elif isinstance(value, bool):
+                env["MESHPLANE_" + f.name.upper()] = "1" if value else "0"
+            elif isinstance(value, (list, tuple)):
+                env["MESHPLANE_" + f.name.upper()] = ",".join(str(v) for v in value)
+            else:
+                env["MESHPLANE_" + f.name.upper()] = str(value)
+        return env
 
     def check(self) -> None:
         """Reject settings that cannot work.
@@ -122,6 +171,54 @@ class Config:
             raise ValueError(f"xds workers {self.xds_workers} must be between 0 (one per CPU) and 64")
         if self.xds_listen != "off":
             split_listen(self.xds_listen)
+        self._check_auth()
+        for cert, key, flag in ((self.api_tls_cert, self.api_tls_key, "api-tls"),
+                                (self.xds_tls_cert, self.xds_tls_key, "xds-tls")):
+            if bool(cert) != bool(key):
+                raise ValueError(f"--{flag}-cert and --{flag}-key go together")
+        if self.xds_client_ca and not self.xds_tls_cert:
+            raise ValueError("--xds-client-ca (mutual TLS) needs --xds-tls-cert and --xds-tls-key")
+
+    def _check_auth(self) -> None:
+        """Secure by default: no listener beyond loopback without authentication, unless asked."""
+        self.auth = self.auth.lower()
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"auth {self.auth!r} must be sigv4 or none")
+        if self.auth:
+            return
+        exposed = [value for value in (self.api_listen, self.xds_listen)
+                   if value != "off" and not is_loopback(split_listen(value)[0])]
+        if exposed:
+            raise ValueError(
+                f"{exposed[0]} is reachable beyond this host and authentication is off: pass --auth sigv4 "
+                "(MESHPLANE_AUTH=sigv4) to require signed requests, or --auth none to accept anyone explicitly"
+            )
+
+
+#: The authentication modes: "" (the default: none, loopback listeners only), "sigv4", "none".
+AUTH_MODES = ("", "sigv4", "none")
+
+
+def is_loopback(host: str) -> bool:
+    """True for a listen host only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    """A boolean MESHPLANE_* value: 1/0, true/false, yes/no, on/off (any case)."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"MESHPLANE_{name.upper()} has value {raw!r}: not 1/0, true/false, yes/no or on/off")
 
 
 #: The most xDS processes ``xds_workers = 0`` starts (more cores rarely pay for the memory).

@@ -3,6 +3,12 @@
     AppMeshError                      (base: error type name, status, message)
     ├── BadRequestException           400  invalid input; the message names the field path
     ├── ForbiddenException            403
+    │   ├── MissingAuthenticationTokenException  no Authorization header (SigV4)
+    │   ├── IncompleteSignatureException         a malformed Authorization header, no date
+    │   ├── UnrecognizedClientException          unknown or disabled access key
+    │   ├── InvalidSignatureException            bad signature, wrong scope, outside the clock window
+    │   ├── ExpiredTokenException                the access key expired
+    │   └── AccessDeniedException                no policy allows the action on the resource
     ├── NotFoundException             404
     ├── ConflictException             409  duplicate name; clientToken reused with other input
     ├── ResourceInUseException        409  delete refused while something depends on the resource
@@ -40,6 +46,35 @@ class BadRequestException(AppMeshError):
 
 class ForbiddenException(AppMeshError):
     status = 403
+
+
+# Authentication and authorization failures (meshplane.auth): AWS's codes, all 403 like API Gateway
+# answers them, never 5xx or 429 (SDKs would retry those). Subclasses of ForbiddenException so that
+# code catching 403s sees them, while botocore reads the subclass name from x-amzn-ErrorType.
+
+
+class MissingAuthenticationTokenException(ForbiddenException):
+    pass
+
+
+class IncompleteSignatureException(ForbiddenException):
+    pass
+
+
+class UnrecognizedClientException(ForbiddenException):
+    pass
+
+
+class InvalidSignatureException(ForbiddenException):
+    pass
+
+
+class ExpiredTokenException(ForbiddenException):
+    pass
+
+
+class AccessDeniedException(ForbiddenException):
+    pass
 
 
 class NotFoundException(AppMeshError):

@@ -145,6 +145,12 @@ class PersistentStatus(MemoryStatusSink):
         super().on_disconnect(stream_id, at)
         self._mark(stream_id)
 
+    def on_refused(self, stream_id: int, node_id: str, protocol: str, peer: str, reason: str, at: float) -> None:
+        super().on_refused(stream_id, node_id, protocol, peer, reason, at)
+        with self._lock:
+            self._gone[stream_id] = self.refusals[-1]  # written once, as a disconnected stream
+        self._mark(stream_id)
+
     def _mark(self, stream_id: int, type_url: str | None = None) -> None:
         with self._lock:
             self._dirty.add(stream_id)
@@ -388,6 +394,16 @@ class Propagator:
     def _row(self, stream: StreamStatus, types: str, connected: bool) -> StreamRow:
         proxy = self._proxies.get(stream.node_id)
         ref = proxy.ref if proxy is not None else ProxyRef.parse(stream.node_id)
+        if stream.refused is not None:
+            # One row per refused node (and xDS run), replaced at each retry: a proxy with bad
+            # credentials reconnects every few seconds.
+            return StreamRow(
+                stream=f"{self.run_id}-refused-{stream.node_id}", node_id=stream.node_id,
+                mesh=ref.mesh if ref else "", kind=ref.kind if ref else "", name=ref.name if ref else "",
+                protocol=stream.protocol, peer=stream.peer, connected=False,
+                connected_since=stream.connected_since, last_seen=stream.last_seen, types=types,
+                diagnostics=[f"refused: {stream.refused}"],
+            )
         return StreamRow(
             stream=f"{self.run_id}-{stream.stream_id}",
             node_id=stream.node_id,

@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from meshplane import accel
 from meshplane.children import PARENT_ENV, child_env, stop_with_parent
@@ -31,6 +32,9 @@ from meshplane.store.database import ConnectionPool
 from meshplane.store.proxies import ProxyStore
 from meshplane.stream import SnapshotCache, XdsMetrics, XdsServer
 from meshplane.stream.server import SERVER_OPTIONS
+
+if TYPE_CHECKING:
+    from meshplane.auth.xds import XdsAdmission
 
 log = logging.getLogger("meshplane.xds")
 
@@ -79,8 +83,19 @@ class Streamer:
         options = SERVER_OPTIONS
         if worker is not None:  # the one case where several processes share the port on purpose
             options = tuple(o for o in SERVER_OPTIONS if o[0] != "grpc.so_reuseport") + (("grpc.so_reuseport", 1),)
+        credentials = None
+        if config.xds_tls_cert:
+            from meshplane.pki.credentials import xds_server_credentials
+
+            credentials = xds_server_credentials(config.xds_tls_cert, config.xds_tls_key,
+                                                 config.xds_client_ca or None)
+        self.admission: XdsAdmission | None = None
+        if config.auth == "sigv4" or config.xds_client_ca:  # else every stream is admitted, as always
+            from meshplane.auth.xds import admission_for  # App Mesh identities: kept out of stream/
+
+            self.admission = admission_for(config, split_listen(config.xds_listen)[1])
         self.server = XdsServer(self.cache, self.status, listen=config.xds_listen, metrics=self.metrics,
-                                options=options)
+                                options=options, credentials=credentials, admit=self.admission)
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
         self.port: int | None = None
@@ -88,6 +103,8 @@ class Streamer:
     def start(self) -> int:
         """Bind, record the address for the REST side, start the loop; returns the bound port."""
         self.port = self.server.start()
+        if self.admission is not None:
+            self.admission.listening_on(self.port)
         if self.worker is None:
             host = self.config.xds_listen.rpartition(":")[0]
             self.propagator.info["listen"] = f"{host}:{self.port}"
@@ -120,7 +137,10 @@ def _wait_for_signal() -> None:
     parent = os.environ.get(PARENT_ENV)  # set by whoever started us with children.child_env()
     if parent and parent.isdigit():
         stop_with_parent(int(parent))  # its SIGTERM lands in _on_signal: the usual clean stop
-    done.wait()
+    # Not an untimed wait: another thread may take the signal, and CPython runs _on_signal only
+    # once this (main) thread wakes up (children.wake_main_thread_on_signals explains it).
+    while not done.wait(0.1):
+        pass
 
 
 def run(config: Config, worker: WorkerRole | None = None) -> None:
@@ -128,6 +148,13 @@ def run(config: Config, worker: WorkerRole | None = None) -> None:
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if worker is None:
         log.info("translate: %s", accel.STATUS.get("meshplane.translate", "not loaded"))
+    if worker is None and config.xds_tls_cert:
+        from meshplane.pki.reload import require_pair
+
+        try:
+            require_pair(config.xds_tls_cert, config.xds_tls_key, config.xds_client_ca or None, flag="xds-tls")
+        except ValueError as exc:
+            raise SystemExit(f"meshplane xds: {exc}") from None
     if worker is None and config.xds_workers > 1:
         _supervise(config)
         return
@@ -171,7 +198,7 @@ class _Supervisor:
         self.workers[index] = subprocess.Popen(
             [sys.executable, "-m", "meshplane", "xds", "--db", self.config.db, "--xds-listen",
              f"{self.shown}:{self.port}", "--worker", str(role)],
-            pass_fds=(self.ready_w,), env=child_env(),
+            pass_fds=(self.ready_w,), env={**child_env(), **self.config.to_env()},  # every setting
         )
 
     def wait_ready(self, count: int) -> bool:

@@ -11,10 +11,10 @@ terraform {
   }
 }
 
+# Credentials come from the environment, as for AWS: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+# hold a meshplane key (`meshplane keys create`), or any value for a server without authentication.
 provider "aws" {
-  region     = "us-east-1"
-  access_key = "meshplane" # any value: meshplane accepts every signature
-  secret_key = "meshplane"
+  region = "us-east-1" # the server's --region (the signature's scope)
 
   # No STS, no instance metadata, no account lookup: only App Mesh calls, and only to meshplane.
   skip_credentials_validation = true

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import make_client
+from clients import make_client
 from procs import MeshplaneServer, env_with_venv
 
 

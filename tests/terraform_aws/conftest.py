@@ -9,10 +9,7 @@ tests/terraform/tf_workspace.py (shared with the meshplane provider's tests).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "terraform"))
 
-from tf_workspace import Rest, Result, Workspace, locate_terraform  # noqa: E402
+from aws_workspace import GroupWorkspace  # noqa: E402
+from tf_workspace import Rest, Workspace, locate_terraform  # noqa: E402
 
 AWS_ADDRESS = "registry.terraform.io/hashicorp/aws"
 # Where a hashicorp/aws filesystem mirror usually lives (Terraform's implied mirrors plus /opt/tf-plugins).
@@ -49,35 +47,6 @@ def find_aws_mirror() -> Path | None:
         if next((path / AWS_ADDRESS).glob("**/terraform-provider-aws_*"), None) is not None:
             return path
     return None
-
-
-class GroupWorkspace(Workspace):
-    """A Workspace whose terraform runs in its own process group, killed whole on timeout.
-
-    hashicorp/aws needs ~10 s of CPU per command (more on a busy machine), hence the long default
-    timeout; killing only terraform would orphan the provider processes it started.
-    """
-
-    def run(self, *args: str, expect: int | tuple[int, ...] | None = 0, timeout: float = 600) -> Result:
-        started = time.monotonic()
-        proc = subprocess.Popen([self.terraform, *args, "-no-color"], cwd=self.dir, env=self.env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-            raise AssertionError(f"terraform {' '.join(args)} timed out after {timeout}s:\n{out}") from None
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        result = Result(proc.returncode, out, time.monotonic() - started)
-        self.timings.append((args[0], result.seconds))
-        allowed = (expect,) if isinstance(expect, int) else expect
-        if allowed is not None and result.rc not in allowed:
-            raise AssertionError(f"terraform {' '.join(args)} -> {result}")
-        return result
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +97,9 @@ def aws_workspace(request: pytest.FixtureRequest, tmp_path: Path, terraform_bin:
     """
     ws = GroupWorkspace(tmp_path / "ws", terraform_bin, aws_cli_config, endpoint)
     ws.env["TF_VAR_endpoint"] = endpoint
+    # The example takes its credentials from the environment, as hashicorp/aws does on AWS; the
+    # session server has no authentication, so any key will do.
+    ws.env.update(AWS_ACCESS_KEY_ID="meshplane", AWS_SECRET_ACCESS_KEY="meshplane")
     try:
         yield ws
     finally:

@@ -1,7 +1,7 @@
 """HTTP only: parse the request, call the store, render the answer.
 
 Every request passes through :func:`meshplane.api.auth.authenticate` first: the one place where
-authentication (SigV4 verification, tokens) will be added without touching a handler.
+requests are authenticated (SigV4) and authorized (IAM policies), without touching a handler.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import uuid
 
 from flask import Flask, Response, request
 
-from meshplane.api import auth, errors, proxies, resources, tags
+from meshplane.api import auth, errors, imports, proxies, resources, tags
 from meshplane.api.throttle import TokenBucket
 from meshplane.config import Config
 
@@ -18,6 +18,7 @@ from meshplane.config import Config
 def register_api(app: Flask, config: Config) -> None:
     """Mount the App Mesh API (/v20190125) and meshplane's own endpoints on ``app``."""
     errors.install(app)
+    auth.install(app, config)  # --auth sigv4: keys, verification, the audit log (api/auth.py)
     app.before_request(lambda: auth.authenticate(request))
     if config.rate_limit > 0:
         share = config.rate_limit / max(1, config.workers)
@@ -27,6 +28,7 @@ def register_api(app: Flask, config: Config) -> None:
     app.register_blueprint(resources.blueprint())
     app.register_blueprint(tags.blueprint())
     app.register_blueprint(proxies.blueprint())
+    app.register_blueprint(imports.blueprint())  # /meshplane/v1/import, /export (formats/)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -30,7 +30,17 @@ def error_response(error: AppMeshError) -> Response:
 
 
 def install(app: Flask) -> None:
-    """Register the handlers that turn every exception into :func:`error_response`."""
+    """Register the handlers that turn every exception into :func:`error_response`, and the
+    check of the path that runs before anything else (authentication included)."""
+
+    @app.before_request
+    def _no_empty_segment() -> None:
+        # "/v20190125/meshes//virtualNodes": a name left empty. Werkzeug would strip leading
+        # slashes and match, or redirect to the merged path (app.py turns that off); answer a 400,
+        # not a 404, because clients (hashicorp/aws, our provider) read a 404 as "resource gone".
+        path = request.environ.get("PATH_INFO", "")
+        if "//" in path:
+            raise BadRequestException(f"Invalid path {path}: empty path segment ('//'); a name is missing")
 
     @app.errorhandler(AppMeshError)
     def _appmesh(error: AppMeshError) -> Response:

@@ -128,3 +128,22 @@ def m003_resource_counts(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations()
+def m004_access_keys(db: Database) -> None:
+    """Access keys for SigV4 (meshplane.auth): secrets encrypted with the key file, never in clear."""
+    db.executescript(
+        """
+        CREATE TABLE access_keys (
+            access_key_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            secret BLOB NOT NULL,              -- AES-GCM: 12-byte nonce + ciphertext; associated data: the id
+            admin INTEGER NOT NULL,
+            policy TEXT,                       -- IAM policy document (JSON), or NULL
+            enabled INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL                    -- epoch seconds, or NULL: never
+        );
+        """
+    )

@@ -8,6 +8,7 @@ to the revisions feed, and commits before the caller answers 200. Nothing else w
 from __future__ import annotations
 
 import base64
+import builtins
 import dataclasses
 import logging
 import hashlib
@@ -91,6 +92,31 @@ class Revision:
     op: str
     version: int
     ts: float
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    """One resource for :meth:`ResourceStore.import_batch`: a create, or a replace of ``expect_version``.
+
+    :param spec: stored form (snake_case); ``wire``: the same spec in wire form, served as is.
+    :param tags: the complete tag set to write, or None to leave tags alone.
+    """
+
+    kind: str
+    mesh: str
+    parent: str
+    name: str
+    arn: str
+    uid: str
+    version: int
+    created_at: float
+    updated_at: float
+    mesh_owner: str
+    resource_owner: str
+    spec: dict[str, Any]
+    wire: dict[str, Any]
+    tags: list[dict[str, str]] | None
+    expect_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -275,10 +301,14 @@ class ResourceStore:
         request_hash: str,
         render: Callable[[Record], str],
         check_parent: Callable[[Mapping[str, Any]], None] | None = None,
+        expect_version: int | None = None,
     ) -> Written:
         """Replace a resource's spec (``None`` keeps it: UpdateMesh's spec is optional); version +1.
 
-        :raises NotFoundException, ConflictException, LimitExceededException: as for create.
+        :param expect_version: when given, the update applies only if the stored version is still
+            this one (the console's weight action: a change made since it was read is not overwritten).
+        :raises NotFoundException, ConflictException, LimitExceededException: as for create;
+            ConflictException also when ``expect_version`` is no longer the stored version.
         """
         if spec is not None:
             self._check_backends(spec)
@@ -293,6 +323,11 @@ class ResourceStore:
             if replay is not None:
                 return Written(None, replay)
             current = self._get_in(conn, kind, mesh, parent, name)
+            if expect_version is not None and current.version != expect_version:
+                raise ConflictException(
+                    f"{kind.label} {name} was changed meanwhile: it is at version {current.version}, "
+                    f"not {expect_version}; reload it and apply again"
+                )
             if check_parent is not None and spec is not None and kind.parent:
                 parent_spec = self._require_parents(conn, kind, mesh, parent)
                 if parent_spec is not None:
@@ -381,6 +416,151 @@ class ResourceStore:
             conn.executemany("DELETE FROM tags WHERE resource_id=? AND key=?", [(rid, k) for k in keys])
 
         self._write(txn)
+
+    # -- bulk import and export (formats/) -----------------------------------------------------
+
+    def snapshot(
+        self, meshes: builtins.list[str] | None = None
+    ) -> builtins.list[tuple[Record, builtins.list[dict[str, str]]]]:
+        """Every resource (of ``meshes``, or all) with its tags, parents before children, in one read.
+
+        Order: meshes, then per mesh the kinds in kinds.ALL order (routers before their routes),
+        each in creation order. Reads in one transaction, so the result is one consistent view.
+        """
+        conn = self.pool.get()
+        order = " ".join(f"WHEN '{k.key}' THEN {i}" for i, k in enumerate(kinds.ALL))
+        where, args = "", ()
+        if meshes is not None:
+            where = f"WHERE mesh IN ({','.join('?' * len(meshes))})"
+            args = tuple(meshes)
+        conn.execute("BEGIN")
+        try:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM resources {where} ORDER BY mesh, CASE kind {order} END, id", args
+            ).fetchall()
+            tag_rows = conn.execute(
+                "SELECT t.resource_id, t.key, t.value FROM tags t JOIN resources r ON r.id = t.resource_id "
+                f"{where.replace('mesh', 'r.mesh')} ORDER BY t.resource_id, t.key", args
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        tags: dict[int, builtins.list[dict[str, str]]] = {}
+        for rid, key, value in tag_rows:
+            tags.setdefault(rid, []).append({"key": key, "value": value})
+        return [(record, tags.get(record.id, [])) for record in map(Record.from_row, rows)]
+
+    def import_batch(self, items: builtins.list[ImportItem]) -> builtins.list[Record]:
+        """Write ``items`` in ONE transaction: all of them, or (on any error) none.
+
+        Each item creates a resource (``expect_version`` None: the name must be free) or replaces
+        one (``expect_version``: the stored version, which must not have changed since it was read).
+        Items must come parents first (meshes, routers and gateways before their children). Metadata
+        (ARN, uid, times, owners, version) is written as given; tags, when not None, replace the
+        resource's tag set. Quotas are checked on the outcome. One revision per item, all committed
+        together, so the xDS side sees one change.
+
+        :raises ConflictException: a name, ARN or uid is taken, or a replaced resource changed meanwhile.
+        :raises NotFoundException: a parent is missing.
+        :raises LimitExceededException, TooManyTagsException: a quota would be exceeded.
+        """
+        for item in items:
+            if item.tags is not None and len(item.tags) > MAX_TAGS:
+                raise TooManyTagsException(
+                    f"Number of tags {len(item.tags)} exceeds the maximum of {MAX_TAGS} for resource {item.arn}"
+                )
+            self._check_backends(item.spec)
+        prepared = [(item, _dumps(item.spec), _dumps(item.wire)) for item in items]
+
+        def txn(conn: sqlite3.Connection) -> builtins.list[Record]:
+            written: builtins.list[Record] = []
+            scopes: set[tuple[str, str, str]] = set()
+            # Rows of the side tables, written with one executemany each at the end (thousands of
+            # single INSERTs cost several times more).
+            tag_rows: list[tuple[int, str, str]] = []
+            ref_rows: list[tuple[int, str, str, str]] = []
+            revision_rows: list[tuple[str, str, str, str, str, int, float]] = []
+            present: set[tuple[str, str, str]] = set()  # (mesh, kind, name) of parents seen in this write
+            ts = _now()
+            for item, spec_text, wire_text in prepared:
+                kind = kinds.BY_KEY[item.kind]
+                values = (item.arn, item.uid, item.version, item.created_at, item.updated_at, item.mesh_owner,
+                          item.resource_owner, spec_text, wire_text)
+                try:
+                    if item.expect_version is None:
+                        if kind is not kinds.MESH:
+                            needed = [(item.mesh, "mesh", item.mesh)]
+                            if kind.parent:
+                                needed.append((item.mesh, kind.parent, item.parent))
+                            if not all(n in present for n in needed):
+                                self._require_parents(conn, kind, item.mesh, item.parent)
+                                present.update(needed)
+                        cur = conn.execute(
+                            "INSERT INTO resources (mesh, kind, parent, name, arn, uid, version, created_at, "
+                            "updated_at, mesh_owner, resource_owner, spec, wire) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            (item.mesh, item.kind, item.parent, item.name, *values),
+                        )
+                        rid, op = int(cur.lastrowid or 0), "create"
+                        scopes.add((item.mesh, item.kind, item.parent))
+                        if kind is kinds.MESH or kind.key in ("virtualRouter", "virtualGateway"):
+                            present.add((item.mesh, item.kind, item.name))
+                    else:
+                        row = conn.execute(
+                            "SELECT id, version FROM resources WHERE mesh=? AND kind=? AND parent=? AND name=?",
+                            (item.mesh, item.kind, item.parent, item.name),
+                        ).fetchone()
+                        if row is None or row[1] != item.expect_version:
+                            raise ConflictException(
+                                f"{kind.label} {item.name} in mesh {item.mesh} changed while importing; retry"
+                            )
+                        rid, op = int(row[0]), "update"
+                        conn.execute(
+                            "UPDATE resources SET arn=?, uid=?, version=?, created_at=?, updated_at=?, "
+                            "mesh_owner=?, resource_owner=?, spec=?, wire=? WHERE id=?", (*values, rid),
+                        )
+                        conn.execute("DELETE FROM refs WHERE resource_id=?", (rid,))
+                        if item.tags is not None:
+                            conn.execute("DELETE FROM tags WHERE resource_id=?", (rid,))
+                except sqlite3.IntegrityError as exc:
+                    raise ConflictException(
+                        f"{kind.label} {item.name} in mesh {item.mesh}: its name, ARN or uid is already taken "
+                        f"({exc})"
+                    ) from None
+                if item.tags:
+                    tag_rows.extend((rid, t["key"], t["value"]) for t in item.tags)
+                ref_rows.extend((rid, item.mesh, k, n) for k, n in sorted(references(kind.key, item.spec)))
+                revision_rows.append((item.mesh, item.kind, item.name, item.parent, op, item.version, ts))
+                written.append(Record(rid, item.mesh, item.kind, item.parent, item.name, *values))
+            conn.executemany("INSERT OR REPLACE INTO tags (resource_id, key, value) VALUES (?,?,?)", tag_rows)
+            conn.executemany("INSERT INTO refs (resource_id, mesh, to_kind, to_name) VALUES (?,?,?,?)", ref_rows)
+            conn.executemany(
+                "INSERT INTO revisions (mesh, kind, name, parent, op, version, ts) VALUES (?,?,?,?,?,?,?)",
+                revision_rows,
+            )
+            self._check_quotas_after(conn, scopes)
+            return written
+
+        return self._write(txn)
+
+    def _check_quotas_after(self, conn: sqlite3.Connection, scopes: set[tuple[str, str, str]]) -> None:
+        """Quota check on the outcome of a bulk write (counts include what the transaction added)."""
+        for mesh, kind_key, parent in sorted(scopes):
+            kind = kinds.BY_KEY[kind_key]
+            limit = self.config.quotas.get(kind.collection)
+            if limit is None:
+                continue
+            if kind is kinds.MESH:
+                (count,) = conn.execute("SELECT count(*) FROM resources WHERE kind='mesh'").fetchone()
+                scope = f"account {self.config.account_id}"
+            else:
+                row = conn.execute(
+                    "SELECT n FROM resource_counts WHERE mesh=? AND kind=? AND parent=?", (mesh, kind_key, parent)
+                ).fetchone()
+                count = row[0] if row else 0
+                scope = f"{kinds.BY_KEY[kind.parent].label} {parent}" if kind.parent else f"mesh {mesh}"
+            if count > limit:
+                raise LimitExceededException(
+                    f"The maximum number of {kind.label}s ({limit}) for {scope} would be exceeded ({count})"
+                )
 
     # -- the xDS side's reads -------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ Knows xDS and Envoy, nothing of App Mesh. The owner builds ``Snapshot``s, hands 
     cache.set_snapshot("mesh/demo/virtualNode/web", Snapshot({CLUSTER: {...}, ...}))
 """
 
+from meshplane.stream.admission import Admit, Refusal, StreamOpening
 from meshplane.stream.cache import FirstRequestHook, Published, SnapshotCache, new_epoch, node_metadata
 from meshplane.stream.metrics import XdsMetrics
 from meshplane.stream.server import AdsServicer, XdsServer
@@ -18,7 +19,7 @@ from meshplane.stream.status import MemoryStatusSink, StatusSink, SyncState
 from meshplane.stream.types import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, SEND_ORDER
 
 __all__ = [
-    "AdsServicer", "CLUSTER", "ENDPOINT", "FirstRequestHook", "LISTENER", "MemoryStatusSink", "Published",
-    "ROUTE", "SECRET", "SEND_ORDER", "Snapshot", "SnapshotBuilder", "SnapshotCache", "StatusSink", "SyncState", "XdsMetrics",
-    "XdsServer", "new_epoch", "node_metadata",
+    "Admit", "AdsServicer", "CLUSTER", "ENDPOINT", "FirstRequestHook", "LISTENER", "MemoryStatusSink", "Published",
+    "ROUTE", "Refusal", "SECRET", "SEND_ORDER", "Snapshot", "SnapshotBuilder", "SnapshotCache", "StatusSink",
+    "StreamOpening", "SyncState", "XdsMetrics", "XdsServer", "new_epoch", "node_metadata",
 ]

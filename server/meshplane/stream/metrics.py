@@ -4,6 +4,8 @@ run several servers in one process). Expose with ``prometheus_client.generate_la
 * ``meshplane_xds_pushes_total{type}``         responses written (type = CDS/EDS/LDS/RDS/...)
 * ``meshplane_xds_nacks_total{type}``          responses the proxies rejected
 * ``meshplane_xds_connected_proxies``          open ADS streams that identified their node
+* ``meshplane_xds_refused_streams_total{code}`` streams the admission hook refused (code =
+  UNAUTHENTICATED, PERMISSION_DENIED ...)
 * ``meshplane_xds_convergence_seconds{type}``  from the snapshot being set (or the type being
   requested, if later) until the proxy ACKed the response built from it
 """
@@ -30,6 +32,8 @@ class XdsMetrics:
                              ["type"], registry=self.registry)
         self.connected = Gauge("meshplane_xds_connected_proxies", "Open ADS streams.",
                                registry=self.registry)
+        self.refusals = Counter("meshplane_xds_refused_streams", "ADS streams refused at admission, by gRPC code.",
+                                ["code"], registry=self.registry)
         self.convergence = Histogram(
             "meshplane_xds_convergence_seconds",
             "Seconds from a snapshot being set (or requested) until the proxy ACKed it, by type.",
@@ -43,6 +47,9 @@ class XdsMetrics:
 
     def nacked(self, type_label: str) -> None:
         self._child(self.nacks, "nacks", type_label).inc()
+
+    def refused(self, code: str) -> None:
+        self._child(self.refusals, "refusals", code).inc()
 
     def converged(self, type_label: str, seconds: float) -> None:
         self._child(self.convergence, "convergence", type_label).observe(seconds)

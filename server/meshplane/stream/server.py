@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from meshplane.stream.admission import Admit
 from meshplane.stream.cache import SnapshotCache
 from meshplane.stream.delta import DeltaSession
 from meshplane.stream.metrics import XdsMetrics
@@ -52,23 +53,25 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     Register it with ``add_to_server`` (not the generated helper): the responses are bytes.
     """
 
-    def __init__(self, cache: SnapshotCache, status_sink: StatusSink, metrics: XdsMetrics) -> None:
+    def __init__(self, cache: SnapshotCache, status_sink: StatusSink, metrics: XdsMetrics,
+                 admit: Admit | None = None) -> None:
         self.cache = cache
         self.status_sink = status_sink
         self.metrics = metrics
+        self.admit = admit
         self._stream_ids = itertools.count(1)
 
     async def StreamAggregatedResources(  # noqa: N802 - the gRPC method name
         self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest], context: grpc.aio.ServicerContext
     ) -> None:
-        session = SotwSession(next(self._stream_ids), self.cache, self.status_sink, self.metrics)
+        session = SotwSession(next(self._stream_ids), self.cache, self.status_sink, self.metrics, self.admit)
         await session.run(request_iterator, context)
 
     async def DeltaAggregatedResources(  # noqa: N802 - the gRPC method name
         self, request_iterator: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
         context: grpc.aio.ServicerContext,
     ) -> None:
-        session = DeltaSession(next(self._stream_ids), self.cache, self.status_sink, self.metrics)
+        session = DeltaSession(next(self._stream_ids), self.cache, self.status_sink, self.metrics, self.admit)
         await session.run(request_iterator, context)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
@@ -93,14 +96,20 @@ class XdsServer:
 
     :param cache: where the snapshots come from.
     :param status_sink: receives every stream's status events (on the server's loop thread).
-    :param listen: address to bind, plaintext.
+    :param listen: address to bind.
     :param metrics: the Prometheus metrics; a fresh ``XdsMetrics`` (own registry) by default.
     :param options: gRPC server options; ``SERVER_OPTIONS`` by default.
+    :param credentials: TLS server credentials; None serves plaintext.
+    :param admit: the admission hook run on each stream's first request (stream.admission);
+        None admits every stream.
     """
 
     def __init__(self, cache: SnapshotCache, status_sink: StatusSink, listen: str = "127.0.0.1:0",
                  metrics: XdsMetrics | None = None,
-                 options: Sequence[tuple[str, int | str]] = SERVER_OPTIONS) -> None:
+                 options: Sequence[tuple[str, int | str]] = SERVER_OPTIONS,
+                 credentials: grpc.ServerCredentials | None = None, admit: Admit | None = None) -> None:
+        self.credentials = credentials
+        self.admit = admit
         self.cache = cache
         self.status_sink = status_sink
         self.listen = listen
@@ -133,9 +142,12 @@ class XdsServer:
 
     async def _start(self) -> int:
         server = grpc.aio.server(options=self.options)
-        AdsServicer(self.cache, self.status_sink, self.metrics).add_to_server(server)
+        AdsServicer(self.cache, self.status_sink, self.metrics, self.admit).add_to_server(server)
         try:
-            port = server.add_insecure_port(self.listen)
+            if self.credentials is not None:
+                port = server.add_secure_port(self.listen, self.credentials)
+            else:
+                port = server.add_insecure_port(self.listen)
         except RuntimeError as error:
             raise RuntimeError(f"cannot listen on {self.listen}: {error}") from None
         if port == 0:

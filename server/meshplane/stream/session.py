@@ -3,8 +3,9 @@
 A ``Session`` runs for the life of one gRPC stream on the server's event loop:
 
 * a reader task applies each request to the per-type state (subscription, ACK, NACK) and then
-  answers it; the first request identifies the node, registers the stream with the cache (which
-  wakes the session when the node's snapshot is set) and runs the owner's first-request hook;
+  answers it; the first request identifies the node, goes to the owner's admission hook if there
+  is one (stream.admission: a refused stream ends there), registers the stream with the cache
+  (which wakes the session when the node's snapshot is set) and runs the owner's first-request hook;
 * answering, or being woken, means making *passes*: for each requested type, in send order, work
   out what the proxy should have (the ``Target``) and send what it lacks. Only one pass runs at
   a time; a cheap check (``due``) skips types whose resources and subscription did not change.
@@ -24,6 +25,7 @@ Rules every pass follows (reference xds.md §2.5, §7):
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import time
@@ -33,6 +35,7 @@ from typing import Any, ClassVar
 import grpc
 from envoy.config.core.v3 import base_pb2
 
+from meshplane.stream.admission import Admit, Refusal, StreamOpening
 from meshplane.stream.cache import Published, SnapshotCache, Watch
 from meshplane.stream.metrics import XdsMetrics
 from meshplane.stream.snapshot import Entry, Snapshot, type_version
@@ -107,8 +110,10 @@ class Session:
 
     protocol: ClassVar[str] = ""
 
-    def __init__(self, stream_id: int, cache: SnapshotCache, sink: StatusSink, metrics: XdsMetrics) -> None:
+    def __init__(self, stream_id: int, cache: SnapshotCache, sink: StatusSink, metrics: XdsMetrics,
+                 admit: Admit | None = None) -> None:
         self.stream_id = stream_id
+        self.admit = admit
         self.cache = cache
         self.sink = sink
         self.metrics = metrics
@@ -154,7 +159,7 @@ class Session:
     async def _read(self, requests: AsyncIterator[Any]) -> None:
         try:
             async for request in requests:
-                if self.node_id is None and not self._identify(request):
+                if self.node_id is None and not await self._identify(request):
                     return
                 try:
                     self.sink.on_request(self.stream_id, request.type_url, time.time())
@@ -170,12 +175,21 @@ class Session:
             self._closed = True
             self._wake.set()
 
-    def _identify(self, request: Any) -> bool:
+    async def _identify(self, request: Any) -> bool:
         node: base_pb2.Node = request.node
         if not node.id:
             self._error = (grpc.StatusCode.INVALID_ARGUMENT, "the first request must carry node.id")
             self._wake.set()
             return False
+        if self.admit is not None:
+            refusal = await self._admission(node)
+            if refusal is not None:
+                self.sink.on_refused(self.stream_id, node.id, self.protocol, self._peer,
+                                     f"{refusal.code.name}: {refusal.message}", time.time())
+                self.metrics.refused(refusal.code.name)
+                self._error = (refusal.code, refusal.message)
+                self._wake.set()
+                return False
         self.node_id = node.id
         loop = asyncio.get_running_loop()
         self._watch = self.cache.watch(node.id, loop, self._wake.set)
@@ -184,6 +198,21 @@ class Session:
         # The owner may build a snapshot now (slow, maybe I/O): keep it off the event loop.
         loop.run_in_executor(None, self.cache.first_request, node.id, node)
         return True
+
+    async def _admission(self, node: base_pb2.Node) -> Refusal | None:
+        """The owner's verdict on this stream (see stream.admission); a failing hook refuses."""
+        assert self.admit is not None and self._context is not None
+        context = self._context
+        try:
+            opening = StreamOpening(node, self.protocol, tuple(context.invocation_metadata() or ()),
+                                    context.auth_context() or {}, self._peer)
+            verdict = self.admit(opening)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+            return verdict
+        except Exception:
+            log.exception("stream admission failed on stream %s (node %s)", self.stream_id, node.id)
+            return Refusal(grpc.StatusCode.UNAVAILABLE, "stream admission failed; try again")
 
     async def _flush(self) -> None:
         """Make passes until nothing is due. One flush runs at a time: a request or wake-up that

@@ -16,6 +16,7 @@ States per stream and type URL (the CSDS ``ConfigStatus`` names, as in ``istioct
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -51,6 +52,11 @@ class StatusSink(Protocol):
 
     def on_disconnect(self, stream_id: int, at: float) -> None:
         """The stream ended (either side)."""
+
+    def on_refused(self, stream_id: int, node_id: str, protocol: str, peer: str, reason: str,
+                   at: float) -> None:
+        """The admission hook refused the stream (it never connected); ``reason`` is
+        ``<gRPC code name>: <message>``."""
 
 
 @dataclass
@@ -102,6 +108,7 @@ class StreamStatus:
     connected_since: float
     last_seen: float
     types: dict[str, TypeStatus] = field(default_factory=dict)
+    refused: str | None = None  # set on a stream the admission hook refused: why
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data: the four core types always appear (``NOT_SENT`` until sent), others once used."""
@@ -122,12 +129,16 @@ class StreamStatus:
 class MemoryStatusSink:
     """The default StatusSink: the live status of every connected stream, in memory.
 
-    Disconnected streams are dropped. ``snapshot()`` may be called from any thread.
+    Disconnected streams are dropped; the last REFUSALS_KEPT refused streams are kept in
+    ``refusals``. ``snapshot()`` may be called from any thread.
     """
+
+    REFUSALS_KEPT = 100
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._streams: dict[int, StreamStatus] = {}
+        self.refusals: deque[StreamStatus] = deque(maxlen=self.REFUSALS_KEPT)
 
     def on_connect(self, stream_id: int, node_id: str, protocol: str, peer: str, at: float) -> None:
         with self._lock:
@@ -164,6 +175,11 @@ class MemoryStatusSink:
     def on_disconnect(self, stream_id: int, at: float) -> None:
         with self._lock:
             self._streams.pop(stream_id, None)
+
+    def on_refused(self, stream_id: int, node_id: str, protocol: str, peer: str, reason: str,
+                   at: float) -> None:
+        with self._lock:
+            self.refusals.append(StreamStatus(stream_id, node_id, protocol, peer, at, at, refused=reason))
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every connected stream as a plain dict (see ``StreamStatus.as_dict``), by node id."""

@@ -101,7 +101,8 @@ def from_api_error(action: str, err: ApiError, root: Block | None = None) -> lis
     """Diagnostics for a failed call: one per attribute a 400's message names, else one for the call.
 
     The server joins several problems with ``; `` (schemas/messages.py); each becomes its own
-    diagnostic on its HCL path, carrying the server's sentence as detail.
+    diagnostic on its HCL path, carrying the server's sentence as detail. An authentication or
+    authorization refusal (403) keeps AWS's code in the summary and adds what to check to the detail.
     """
     summary = f"{action}: {err.code or 'error'}" if err.status else action
     found: list[Diagnostic] = []
@@ -112,4 +113,4 @@ def from_api_error(action: str, err: ApiError, root: Block | None = None) -> lis
             if match and mapped:
                 steps, text = mapped
                 found.append(Diagnostic(f"Invalid value for {text}", f"{action}: {clause}", steps))
-    return found or [Diagnostic(summary, err.message)]
+    return found or [Diagnostic(summary, err.detail)]

@@ -292,6 +292,7 @@ def index_page(provider: ProviderSpec) -> str:
         "",
         f"When neither `endpoint` nor `{provider.endpoint_env}` is set, every operation fails with "
         "\"meshplane endpoint not configured\".", "",
+        *_authentication_section(),
         "## Resources and data sources", "",
         "| resource | data source | App Mesh kind | import id |", "|---|---|---|---|",
     ]
@@ -309,6 +310,39 @@ def index_page(provider: ProviderSpec) -> str:
         "blocks, whose ids are hashicorp/aws's (see each resource's Import section).",
     ]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _authentication_section() -> list[str]:
+    """How the provider signs (terraform/client.py) and where its credentials come from."""
+    return [
+        "## Authentication", "",
+        "A meshplane server started with `--auth sigv4` accepts only requests signed with AWS Signature "
+        "Version 4 by one of its keys (`meshplane keys create --name NAME --admin` prints one as JSON; see "
+        "docs/security.md). The provider signs every request (service `appmesh`) when it has a key, "
+        "taken from the first of these that is set, both halves from the same place:", "",
+        "1. `access_key` and `secret_key` in the provider block;",
+        "2. `MESHPLANE_ACCESS_KEY_ID` and `MESHPLANE_SECRET_ACCESS_KEY`;",
+        "3. `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`, if set), so the "
+        "variables that already drive boto3, the aws CLI and hashicorp/aws drive this provider too.", "",
+        "Without a key requests go unsigned, which only a server without authentication accepts. The region "
+        "of the signature is `region`, else `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`: it must "
+        "be the server's `--region`. An `https://` endpoint is verified against `ca_file`, else "
+        "`MESHPLANE_CA_FILE`, else `AWS_CA_BUNDLE`, else the system's trust store.", "",
+        "```sh",
+        "export MESHPLANE_ENDPOINT=https://meshplane.example.com:8443",
+        "export MESHPLANE_ACCESS_KEY_ID=...      # \"AccessKeyId\" of `meshplane keys create`",
+        "export MESHPLANE_SECRET_ACCESS_KEY=...  # \"SecretAccessKey\"",
+        "export MESHPLANE_CA_FILE=/etc/meshplane/ca.pem",
+        "terraform apply",
+        "```", "",
+        "A refused request fails the operation at once (it is never retried) with AWS's error code in the "
+        "summary and what to check in the detail, e.g. `creating meshplane_mesh \"dj-app\": "
+        "AccessDeniedException` / `User: ... is not authorized to perform: appmesh:CreateMesh on resource: "
+        "...`. The codes are `MissingAuthenticationTokenException` (nothing signed), "
+        "`UnrecognizedClientException` (unknown or disabled key), `InvalidSignatureException` (wrong secret, "
+        "region or clock), `ExpiredTokenException` (expired key) and `AccessDeniedException` (the key's policy "
+        "does not allow the action).", "",
+    ]
 
 
 def _indent(lines: Iterable[str], pad: str) -> list[str]:
@@ -334,7 +368,12 @@ def _minimal_main(res: ResourceSpec, example: Example | None, provider: Provider
 def _provider_example(provider: ProviderSpec) -> str:
     lines = _required_providers(provider, version=False)
     lines += ["", f"# endpoint defaults to ${provider.endpoint_env}; set it here to pin one server.",
-              f'provider "{provider.type}" {{', '  endpoint = "http://127.0.0.1:8080"', "}"]
+              "# The key defaults to MESHPLANE_ACCESS_KEY_ID / MESHPLANE_SECRET_ACCESS_KEY (then AWS_*):",
+              "# keep secrets out of the configuration.",
+              f'provider "{provider.type}" {{', '  endpoint = "http://127.0.0.1:8080"',
+              '  # region  = "us-east-1"            # the server\'s --region',
+              '  # ca_file = "/etc/meshplane/ca.pem" # for an https:// endpoint with a private CA',
+              "}"]
     return "\n".join(lines) + "\n"
 
 
@@ -343,6 +382,8 @@ def _attribute_line(attr: Attribute, text: str = "") -> str:
     flags = ["Required" if attr.required else "Optional"]
     if attr.force_new:
         flags.append("Forces new resource")
+    if attr.sensitive:
+        flags.append("Sensitive")
     phrase = _type_phrase(attr.type)
     rules = []
     count = _count(attr.min_items, attr.max_items, "element")

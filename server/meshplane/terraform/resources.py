@@ -33,7 +33,15 @@ SERVER_SET = ("id", "arn", "created_date", "last_updated_date", "resource_owner"
 
 
 class NotConfigured(Exception):
-    """The provider has no endpoint yet (no ``endpoint`` and no MESHPLANE_ENDPOINT)."""
+    """The provider cannot make a client: no endpoint (no ``endpoint``, no MESHPLANE_ENDPOINT), or an
+    unreadable CA file; ``summary`` heads the diagnostic."""
+
+    def __init__(self, detail: str, summary: str = "meshplane endpoint not configured") -> None:
+        super().__init__(detail)
+        self.summary = summary
+
+    def diagnostic(self) -> Diagnostic:
+        return Diagnostic(self.summary, str(self))
 
 
 def rfc3339(value: Any) -> str | None:
@@ -143,7 +151,7 @@ class Resource:
         try:
             client = self.client()
         except NotConfigured as exc:
-            return prior, [Diagnostic("meshplane endpoint not configured", str(exc))]
+            return prior, [exc.diagnostic()]
         if planned is None:
             return self._delete(client, prior or {})
         if prior is None:
@@ -218,7 +226,7 @@ class Resource:
                 return None, []
             tags = self._list_tags(client, _dig(data, "metadata.arn") or "")
         except NotConfigured as exc:
-            return current, [Diagnostic("meshplane endpoint not configured", str(exc))]
+            return current, [exc.diagnostic()]
         except ApiError as err:
             if err.not_found:
                 return None, []
@@ -268,7 +276,7 @@ class DataSource:
             data = client.call("GET", res._path(self.spec.item, config), res._query(config))
             tags = res._list_tags(client, _dig(data, "metadata.arn") or "")
         except NotConfigured as exc:
-            return None, [Diagnostic("meshplane endpoint not configured", str(exc))]
+            return None, [exc.diagnostic()]
         except ApiError as err:
             return None, from_api_error(f"reading {self.spec.type_name} {config.get('name')!r}", err)
         state = values.conform(self.root, config)

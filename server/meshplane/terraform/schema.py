@@ -52,6 +52,7 @@ class Attribute:
     max_items: int | None = None
     map_kv: bool = False
     description: str = ""
+    sensitive: bool = False  # Terraform hides the value in plans and output (secret_key)
 
     @property
     def is_collection(self) -> bool:
@@ -70,6 +71,7 @@ class Attribute:
             required=self.required,
             optional=self.optional,
             computed=self.computed,
+            sensitive=self.sensitive,
             description=self.description,
             description_kind=pb.PLAIN,
         )

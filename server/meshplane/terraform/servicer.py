@@ -3,13 +3,15 @@
 tf 1.2.0 supplies the generated stubs and the msgpack codec (with Unknown); the schema and the
 planning are ours (tf's own servicer cannot plan on create, emit list blocks or nested replace).
 Methods run on grpc's worker threads: the only shared values are the immutable schema trees and
-the endpoint, which ConfigureProvider sets once under a lock.
+the provider configuration, which ConfigureProvider sets once under a lock (then the one Client,
+immutable, is built from it on first use).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 import threading
 import traceback
@@ -21,7 +23,7 @@ from tf.gen import tfplugin_pb2 as pb
 from tf.gen import tfplugin_pb2_grpc as rpc
 from tf.utils import read_dynamic_value, to_dynamic_value
 
-from meshplane.terraform.client import Client
+from meshplane.terraform.client import Client, resolve_ca_file, resolve_credentials, resolve_region
 from meshplane.terraform.diagnostics import Diagnostic
 from meshplane.terraform.resources import DataSource, NotConfigured, Resource
 from meshplane.terraform.schema import Attribute, Block
@@ -32,6 +34,21 @@ PROVIDER_SCHEMA = Block(name="", wire="", attributes=(
     Attribute("endpoint", "string", optional=True,
               description="Base URL of the meshplane API, e.g. http://127.0.0.1:8080. "
                           "Defaults to the MESHPLANE_ENDPOINT environment variable."),
+    Attribute("access_key", "string", optional=True,
+              description="Access key id to sign requests with (SigV4, service appmesh), e.g. one from "
+                          "`meshplane keys create`. Defaults to MESHPLANE_ACCESS_KEY_ID, then AWS_ACCESS_KEY_ID. "
+                          "Without any key, requests go unsigned (fine for a server without authentication)."),
+    Attribute("secret_key", "string", optional=True, sensitive=True,
+              description="Secret access key of access_key. Defaults to MESHPLANE_SECRET_ACCESS_KEY, then "
+                          "AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN, if set). Set both keys or neither, "
+                          "in any one place."),
+    Attribute("region", "string", optional=True,
+              description="Region of the signature's credential scope: one the server serves (its --region). "
+                          "Defaults to AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1."),
+    Attribute("ca_file", "string", optional=True,
+              description="PEM file of the CA(s) an https endpoint's certificate is verified against "
+                          "(e.g. the ca.pem of `meshplane tls dev-ca`). Defaults to MESHPLANE_CA_FILE, then "
+                          "AWS_CA_BUNDLE, then the system's trust store."),
 ))
 
 R = TypeVar("R")
@@ -65,19 +82,31 @@ class ProviderServicer(rpc.ProviderServicer):
     def __init__(self, spec: ProviderSpec) -> None:
         self.spec = spec
         self._lock = threading.Lock()
-        self._endpoint: str | None = None
+        self._config: dict[str, str] = {}
+        self._client: Client | None = None
         self.resources = {name: Resource(res, spec, self.client) for name, res in spec.resources.items()}
         self.data_sources = {name: DataSource(res) for name, res in self.resources.items()}
         self._schema = self._build_schema()
 
     # ------------------------------------------------------------ shared
     def client(self) -> Client:
+        """The Client for the configured endpoint, credentials, region and CA file (built once)."""
         with self._lock:
-            endpoint = self._endpoint
-        endpoint = endpoint or os.environ.get(self.spec.endpoint_env)
-        if not endpoint:
-            raise NotConfigured(f"set endpoint in the provider block or the {self.spec.endpoint_env} variable")
-        return Client(endpoint)
+            if self._client is None:
+                config = self._config
+                endpoint = config.get("endpoint") or os.environ.get(self.spec.endpoint_env)
+                if not endpoint:
+                    raise NotConfigured(f"set endpoint in the provider block or the {self.spec.endpoint_env} variable")
+                ca_file = resolve_ca_file(config.get("ca_file"))
+                try:
+                    self._client = Client(endpoint, resolve_credentials(config.get("access_key"),
+                                                                        config.get("secret_key")),
+                                          resolve_region(config.get("region")), ca_file)
+                except ValueError as exc:  # a half key pair in the environment
+                    raise NotConfigured(str(exc), "Incomplete meshplane credentials") from None
+                except (OSError, ssl.SSLError) as exc:  # the CA file: missing, unreadable or not PEM
+                    raise NotConfigured(f"cannot load ca_file {ca_file!r}: {exc}", "Invalid meshplane ca_file") from None
+            return self._client
 
     def _build_schema(self) -> pb.GetProviderSchema.Response:
         def schema(block: Block) -> pb.Schema:
@@ -115,15 +144,26 @@ class ProviderServicer(rpc.ProviderServicer):
         if isinstance(endpoint, str) and not endpoint.startswith(("http://", "https://")):
             diags.append(Diagnostic("Invalid value for endpoint", f"expected an http(s) URL, got {endpoint!r}",
                                     ("endpoint",)))
+        ca_file = config.get("ca_file")
+        if isinstance(ca_file, str) and not os.path.isfile(ca_file):
+            diags.append(Diagnostic("Invalid value for ca_file", f"no such file: {ca_file!r}", ("ca_file",)))
         return pb.ValidateProviderConfig.Response(diagnostics=_diags(diags))
 
     @_guarded(pb.ConfigureProvider.Response)
     def ConfigureProvider(self, request: pb.ConfigureProvider.Request,
                           context: grpc.ServicerContext) -> pb.ConfigureProvider.Response:
-        config = read_dynamic_value(request.config) or {}
-        endpoint = config.get("endpoint")
+        """Keep the provider block's values (an empty string counts as unset, as in hashicorp/aws) and
+        check now that the credentials resolve: half a key pair is an error before any request."""
+        raw = read_dynamic_value(request.config) or {}
+        config = {k: v for k, v in raw.items() if isinstance(v, str) and v}
+        try:
+            resolve_credentials(config.get("access_key"), config.get("secret_key"))
+        except ValueError as exc:
+            diag = Diagnostic("Incomplete meshplane credentials", str(exc))
+            return pb.ConfigureProvider.Response(diagnostics=_diags([diag]))
         with self._lock:
-            self._endpoint = endpoint if isinstance(endpoint, str) and endpoint else None
+            self._config = config
+            self._client = None
         return pb.ConfigureProvider.Response()
 
     # ------------------------------------------------------------ validation
