@@ -156,10 +156,12 @@ if CFG.sign then
   ]]
   crypto = ffi.load(CFG.sign.libcrypto)
 end
+local HEX = {}
+for i = 0, 255 do HEX[i] = string.format("%02x", i) end
+local _hex = {}
 local function hexdigest()
-  local t = {}
-  for i = 0, 31 do t[i + 1] = string.format("%02x", _md[i]) end
-  return table.concat(t)
+  for i = 0, 31 do _hex[i + 1] = HEX[_md[i]] end
+  return table.concat(_hex)
 end
 local function hmac(key, data)
   crypto.HMAC(crypto.EVP_sha256(), key, #key, data, #data, _md, _mdlen)

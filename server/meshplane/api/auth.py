@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from flask import Flask, Request, Response, current_app, g, request
@@ -38,6 +39,16 @@ _WRITES = frozenset(("PUT", "POST", "DELETE", "PATCH"))
 _TAGGING = {"tags.list_tags": "ListTagsForResource", "tags.tag": "TagResource", "tags.untag": "UntagResource"}
 _CLAIMED_KEY = re.compile(r"Credential=([A-Za-z0-9]{1,128})/")
 _OPEN_PATHS = frozenset(("/healthz",))
+#: Bound of each per-worker memo below (cleared whole when full: the entries are cheap to remake).
+_MEMO_MAX = 8192
+#: What a request without a body asks for, by (endpoint, method, path arguments, query): describes,
+#: lists and deletes repeat, and working the ARNs out again costs a fifth of the whole check.
+_WANTED: dict[tuple[str, str, tuple[tuple[str, Any], ...], str], Wanted | None] = {}
+#: Decisions by (policy, principal, action, resources, source address, scheme), for requests whose
+#: decision depends on nothing else (no request tags, no resource-tag conditions). A parsed policy is
+#: immutable and a key's refresh brings a new one, so a remembered decision never goes stale; the
+#: value keeps the policy object alive and is checked for identity (ids are reused after a free).
+_DECISIONS: dict[tuple[int, str, str, tuple[str, ...], str, str], tuple[object, str | None]] = {}
 
 
 @dataclass
@@ -101,13 +112,24 @@ def authenticate(request: Request) -> None:
     g.meshplane_key = key
     if key.admin:
         return
-    wanted = describe(request, state.config)
+    wanted = _describe_remembered(request, state.config)
     if wanted is None:
         return  # no route matches: the 404 that follows reveals nothing
     g.meshplane_wanted = wanted
+    source, scheme = request.remote_addr or "", request.scheme
+    memo = None
+    if not wanted.context and not (wanted.existing and key.policy is not None and key.policy.uses_resource_tags):
+        memo = (id(key.policy), key.principal_arn, wanted.action, wanted.resources, source, scheme)
+        hit = _DECISIONS.get(memo)
+        if hit is not None and hit[0] is key.policy:
+            if hit[1] is None:
+                return
+            exc = AccessDeniedException(hit[1])
+            _refused(state, request, key, exc, wanted)
+            raise exc
     context: dict[str, Any] = {
-        "aws:sourceip": request.remote_addr or "",
-        "aws:securetransport": "true" if request.scheme == "https" else "false",
+        "aws:sourceip": source,
+        "aws:securetransport": "true" if scheme == "https" else "false",
         **wanted.context,
     }
     try:
@@ -115,9 +137,40 @@ def authenticate(request: Request) -> None:
             raise AccessDeniedException(denial_message(key.principal_arn, wanted.action, wanted.resources[0]))
         authorize(key, wanted.action, wanted.resources, context,
                   resource_tags=state.keys.resource_tags if wanted.existing else None)
+    except AccessDeniedException as exc:
+        if memo is not None:
+            _remember(memo, key, exc.message)
+        _refused(state, request, key, exc, wanted)
+        raise
     except AppMeshError as exc:
         _refused(state, request, key, exc, wanted)
         raise
+    if memo is not None:
+        _remember(memo, key, None)
+
+
+def _remember(memo: tuple[int, str, str, tuple[str, ...], str, str], key: Key, denied: str | None) -> None:
+    if len(_DECISIONS) >= _MEMO_MAX:
+        _DECISIONS.clear()
+    _DECISIONS[memo] = (key.policy, denied)
+
+
+def _describe_remembered(request: Request, config: Config) -> Wanted | None:
+    """:func:`describe`, remembered for requests without a body (what they ask for depends only on
+    their endpoint, method, path arguments and query)."""
+    if request.method not in ("GET", "HEAD", "DELETE") or request.endpoint is None:
+        return describe(request, config)
+    memo = (request.endpoint, request.method, tuple((request.view_args or {}).items()),
+            request.environ.get("QUERY_STRING", ""))
+    try:
+        return _WANTED[memo]
+    except KeyError:
+        pass
+    wanted = describe(request, config)
+    if len(_WANTED) >= _MEMO_MAX:
+        _WANTED.clear()
+    _WANTED[memo] = wanted
+    return wanted
 
 
 def describe(request: Request, config: Config) -> Wanted | None:
@@ -225,7 +278,11 @@ def _raw_paths(environ: dict[str, Any]) -> tuple[str, ...]:
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
         return (raw.split("?", 1)[0],)
-    decoded = environ.get("PATH_INFO", "/")
+    return _encoded_paths(environ.get("PATH_INFO", "/"))
+
+
+@lru_cache(maxsize=4096)  # clients repeat paths (describes, lists)
+def _encoded_paths(decoded: str) -> tuple[str, ...]:
     try:
         octets = decoded.encode("latin-1")
     except UnicodeEncodeError:
