@@ -4,6 +4,7 @@ change until every connected proxy has ACKed the new RouteConfiguration.
     .venv/bin/python bench/xds_convergence.py                       # both parts, N = 100, 1000, 2000
     .venv/bin/python bench/xds_convergence.py --changes 20 --n 100 --rounds 5 --docs
     .venv/bin/python bench/xds_convergence.py --no-envoy --n 2000 --auth both   # streams signed vs not
+    .venv/bin/python bench/xds_convergence.py --no-envoy --n 2000 --sds both    # with SDS certificates vs not
 
 Part 1, real Envoys: one `meshplane serve` (API + xDS, default 100 ms debounce) and two real Envoy
 1.40 sidecars of one mesh, one on state-of-the-world ADS and one on delta, both with the same
@@ -24,6 +25,11 @@ listeners named, and it ACKs every response. Per round: one route-weight PUT, th
 ``--auth sigv4`` (or ``both``) runs part 2 against `meshplane serve --auth sigv4`: the REST calls are
 signed with an admin key, and each stream carries SigV4 metadata as App Mesh's Envoy sends it, so
 every stream passes admission (signature checked, policy evaluated) once when it opens.
+``--sds on`` (or ``both``) gives every simulated proxy's node a STRICT TLS listener naming an ACM
+certificate and a backend default client policy trusting ACM: each proxy then also subscribes to
+its two SDS secrets (its mesh certificate, issued when it connects, and the mesh trust bundle),
+the comparison the issue asks for (route-change convergence with SDS certificates, no worse than
+without).
 
 Everything shares the machine's cores (server, Envoys or client process, and this script's polling),
 so the numbers are pessimistic for the server.
@@ -107,8 +113,13 @@ class Rest:
         self.conn.close()
 
 
-def create_mesh(rest: Rest, mesh: str, clients: list[str]) -> None:
-    """A mesh where every node in ``clients`` has the one backend SERVICE (router, route, two targets)."""
+ACM_ARN = "arn:aws:acm:us-east-1:111122223333:certificate/bench"
+MESH_SECRETS = ["meshplane-mesh-certificate", "meshplane-mesh-trust"]
+
+
+def create_mesh(rest: Rest, mesh: str, clients: list[str], sds: bool = False) -> None:
+    """A mesh where every node in ``clients`` has the one backend SERVICE (router, route, two targets);
+    with ``sds``, each also has a STRICT TLS listener naming an ACM certificate and trusts ACM."""
     rest.call("PUT", f"{PREFIX}/meshes", {"meshName": mesh, "spec": {}})
     listener = [{"portMapping": {"port": 9080, "protocol": "http"}}]
     for k, name in enumerate(TARGETS):
@@ -122,13 +133,19 @@ def create_mesh(rest: Rest, mesh: str, clients: list[str]) -> None:
     rest.call("PUT", f"{PREFIX}/meshes/{mesh}/virtualServices", {"virtualServiceName": SERVICE, "spec": {
         "provider": {"virtualRouter": {"virtualRouterName": ROUTER}}}})
     backend = [{"virtualService": {"virtualServiceName": SERVICE}}]
+    extra: dict[str, Any] = {}
+    if sds:
+        extra = {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}, "tls": {
+                     "mode": "STRICT", "certificate": {"acm": {"certificateArn": ACM_ARN}}}}],
+                 "backendDefaults": {"clientPolicy": {"tls": {"validation": {"trust": {"acm": {
+                     "certificateAuthorityArns": [ACM_ARN]}}}}}}}
     for name in clients:
         rest.call("PUT", f"{PREFIX}/meshes/{mesh}/virtualNodes", {"virtualNodeName": name, "spec": {
-            "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}}, "backends": backend}})
+            "serviceDiscovery": {"dns": {"hostname": "127.0.0.1"}}, "backends": backend, **extra}})
 
 
 def all_synced(rows: list[dict[str, Any]]) -> bool:
-    return all(t["state"] == "SYNCED" for row in rows for k, t in row["types"].items() if k in ("CDS", "EDS", "LDS", "RDS"))
+    return all(t["state"] == "SYNCED" for row in rows for k, t in row["types"].items() if k in ("CDS", "EDS", "LDS", "RDS", "SDS"))
 
 
 def wait_converged(rest: Rest, mesh: str, previous: dict[str, str | None], expected: int,
@@ -245,11 +262,12 @@ def bench_envoys(tmp: Path, changes: int) -> dict[str, Any]:
 
 # -- part 2: N simulated proxies ---------------------------------------------------------------------
 
-def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1, auth: bool = False) -> dict[str, Any]:
+def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1, auth: bool = False,
+                 sds: bool = False) -> dict[str, Any]:
     env = env_with_venv({"MESHPLANE_QUOTA_VIRTUALNODES": str(n + 100), "MESHPLANE_XDS_WORKERS": str(xds_workers)})
-    db = tmp / f"fanout-{n}-{xds_workers}-{'sigv4' if auth else 'off'}.db"
+    db = tmp / f"fanout-{n}-{xds_workers}-{'sigv4' if auth else 'off'}{'-sds' if sds else ''}.db"
     key: tuple[str, str] | None = None
-    client_env = env_with_venv()
+    client_env = env_with_venv({"BENCH_SDS": "1"} if sds else {})
     if auth:
         # --auth sigv4: REST calls signed with an admin key, and every stream signed as App Mesh's
         # Envoy signs it (SigV4 in the metadata), so admission runs once per stream.
@@ -271,7 +289,7 @@ def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1, auth: boo
     client: subprocess.Popen[bytes] | None = None
     try:
         started = time.monotonic()
-        create_mesh(rest, mesh, [f"node-{i}" for i in range(n)])
+        create_mesh(rest, mesh, [f"node-{i}" for i in range(n)], sds)
         print(f"  N={n}: mesh stored in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
         pid = xds_pid(server)
         time.sleep(1.0)
@@ -310,7 +328,8 @@ def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1, auth: boo
             print(f"  N={n} round {round_ + 1}: all {n} ACKed {all_ms[-1]:.0f} ms after the REST 200",
                   file=sys.stderr, flush=True)
         return {
-            "n": n, "rounds": rounds, "xds_workers": xds_workers, "auth": "sigv4" if auth else "off",
+            "n": n, "rounds": rounds, "xds_workers": xds_workers,
+            "auth": ("sigv4" if auth else "off") + (", SDS" if sds else ""),
             "initial_sync_s": initial_sync,
             "all_p50_ms": statistics.median(all_ms), "all_p99_ms": percentile(all_ms, 99),
             "proxy_p50_ms": percentile(per_proxy, 50), "proxy_p99_ms": percentile(per_proxy, 99),
@@ -335,7 +354,7 @@ async def run_clients(port: int, mesh: str, n: int) -> None:
     from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
     from envoy.service.discovery.v3 import discovery_pb2
 
-    from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE as ROUTE_TYPE
+    from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE as ROUTE_TYPE, SECRET
 
     def eds_names(response: discovery_pb2.DiscoveryResponse) -> list[str]:
         names = []
@@ -393,6 +412,9 @@ async def run_clients(port: int, mesh: str, n: int) -> None:
                 first.node.CopyFrom(node)
                 await call.write(first)
                 await call.write(discovery_pb2.DiscoveryRequest(type_url=LISTENER))
+                if os.environ.get("BENCH_SDS"):  # the listener's certificate and the clusters' trust
+                    names[SECRET] = MESH_SECRETS
+                    await call.write(discovery_pb2.DiscoveryRequest(type_url=SECRET, resource_names=MESH_SECRETS))
                 async for response in call:
                     kind = response.type_url
                     follow = {CLUSTER: (ENDPOINT, eds_names), LISTENER: (ROUTE_TYPE, rds_names)}.get(kind)
@@ -496,6 +518,9 @@ def main() -> None:
     parser.add_argument("--auth", choices=("off", "sigv4", "both"), default="off",
                         help="part 2 without authentication, with --auth sigv4 (signed REST calls and SigV4-signed "
                              "streams, admitted once each), or both for the comparison")
+    parser.add_argument("--sds", choices=("off", "on", "both"), default="off",
+                        help="part 2 with mesh certificates over SDS (ACM listener + ACM trust on every proxy), "
+                             "or both for the comparison")
     parser.add_argument("--no-envoy", action="store_true", help="skip part 1 (real Envoys)")
     parser.add_argument("--no-fanout", action="store_true", help="skip part 2 (simulated proxies)")
     parser.add_argument("--docs", action="store_true", help="write the results into docs/benchmarks.md")
@@ -511,10 +536,11 @@ def main() -> None:
         tmp = Path(directory)
         envoy = None if args.no_envoy else bench_envoys(tmp, args.changes)
         modes = {"off": [False], "sigv4": [True], "both": [False, True]}[args.auth]
-        fanout = [] if args.no_fanout else [bench_fanout(tmp, n, args.rounds, workers, auth)
+        sds_modes = {"off": [False], "on": [True], "both": [False, True]}[args.sds]
+        fanout = [] if args.no_fanout else [bench_fanout(tmp, n, args.rounds, workers, auth, sds)
                                             for n in args.n or [100, 1000, 2000]
                                             for workers in args.xds_workers or [Config.from_env({}).xds_workers]
-                                            for auth in modes]
+                                            for auth in modes for sds in sds_modes]
     section = report(envoy, fanout, command, load_before)
     print("\n" + section)
     if args.docs:

@@ -172,3 +172,21 @@ class EnvoyProcess(Process):
 
     def alive(self) -> bool:
         return self.popen.poll() is None
+
+
+class MotoServer(Process):
+    """moto's server (``moto_server``, real HTTP) on 127.0.0.1; port 0 (moto picks) unless ``port``
+    is given (to come back on the same address after a stop). ``endpoint`` is its base URL.
+
+    moto keeps its state in memory: a restarted server starts empty.
+    """
+
+    def __init__(self, log_path: Path, port: int = 0) -> None:
+        super().__init__([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log_path)
+        try:
+            match = self.wait_for_line(r"Running on (http://127\.0\.0\.1:(\d+))")
+        except BaseException:
+            self.stop()
+            raise
+        self.endpoint = match.group(1)
+        self.port = int(match.group(2))

@@ -22,6 +22,7 @@ def envoy_bootstrap(
     client_key: str | None = None,
     server_name: str | None = None,
     credential: str | None = None,
+    stats_tags: bool = False,
 ) -> dict[str, Any]:
     """A complete Envoy bootstrap for ``node_id`` (``mesh/<mesh>/virtualNode/<name>``, a gateway, or an ARN).
 
@@ -37,6 +38,8 @@ def envoy_bootstrap(
         xDS host (for example an IP address dialled, a DNS name certified).
     :param credential: an ``x-meshplane-credential`` value (``auth.xds.bootstrap_token``) sent as
         gRPC initial metadata on every xDS stream.
+    :param stats_tags: tag Envoy's stats as App Mesh's agent does with ``ENABLE_ENVOY_STATS_TAGS=1``
+        (:func:`appmesh_stats_tags`).
     :raises ValueError: a bad address, or TLS files without ``tls_ca``.
     """
     host, port = split_listen(xds)
@@ -62,7 +65,7 @@ def envoy_bootstrap(
         "retry_back_off": {"base_interval": "0.25s", "max_interval": "2s"}}}}
     if credential:
         grpc_service["initial_metadata"] = [{"key": "x-meshplane-credential", "value": credential}]
-    return {
+    doc: dict[str, Any] = {
         "node": node,
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
         "dynamic_resources": {
@@ -105,6 +108,60 @@ def envoy_bootstrap(
                 "overload.global_downstream_max_connections": 50000}}]
         },
     }
+    if stats_tags:
+        doc["stats_config"] = {"stats_tags": appmesh_stats_tags(node_id)}
+    return doc
+
+
+#: The regex tags App Mesh's agent always adds (aws/amazon-ecs-service-connect-agent
+#: ``envoy_bootstrap.go``, ``appendPortProtocolStatPrefixTagRegex``): listener protocol and
+#: port, and the route configuration, from ``ingress.<protocol>.<port>.`` stat prefixes.
+_AGENT_REGEX_TAGS = (
+    ("appmesh.listener_protocol", r".*?\.ingress\.((\w+?)\.)[0-9]+?\.(.+?)$"),
+    ("appmesh.listener_port", r".*?\.ingress\.\w+?\.(([0-9]+?)\.)(.+?)$"),
+    ("envoy_rds_route_config", r".*?\.ingress\.\w+?\.[0-9]+?\.rds\.((.*?)\.)(.+?)$"),
+)
+
+
+def appmesh_stats_tags(node_id: str) -> list[dict[str, str]]:
+    """The ``stats_tags`` App Mesh's agent writes with ``ENABLE_ENVOY_STATS_TAGS=1``: fixed tags
+    ``appmesh.mesh`` and ``appmesh.virtual_node`` (or ``appmesh.virtual_gateway``) naming the
+    proxy, then its regex tags. Dashboards filtering on them keep working.
+
+    :raises ValueError: the node id names no virtual node or gateway.
+    """
+    from meshplane.auth.arns import parse_node_id
+
+    parsed = parse_node_id(node_id)
+    kind = "virtual_gateway" if parsed.kind == "virtualGateway" else "virtual_node"
+    # The agent takes the id's mesh part verbatim: a shared mesh's "@<owner>" stays in the tag.
+    mesh = parsed.mesh if node_id.startswith("arn:") or parsed.account is None else f"{parsed.mesh}@{parsed.account}"
+    tags = [{"tag_name": "appmesh.mesh", "fixed_value": mesh},
+            {"tag_name": f"appmesh.{kind}", "fixed_value": parsed.name}]
+    return tags + [{"tag_name": name, "regex": regex} for name, regex in _AGENT_REGEX_TAGS]
+
+
+def appmesh_env(node_id: str, xds: str, region: str, *, access_key_id: str | None = None,
+                stats_tags: bool = False) -> dict[str, str]:
+    """The environment App Mesh's stock Envoy image needs to attach to meshplane at ``xds``
+    (``HOST:PORT`` of the TLS xDS listener, or ``unix:///path``), in a task definition or pod.
+
+    ``APPMESH_RESOURCE_ARN`` (the node id), ``APPMESH_XDS_ENDPOINT``, ``AWS_REGION`` (the image
+    refuses a TCP endpoint without one, and signs for it: it must be the server's ``--region``),
+    ``ENABLE_ENVOY_STATS_TAGS=1`` when asked, and ``AWS_ACCESS_KEY_ID`` when auth is on (its
+    secret goes in ``AWS_SECRET_ACCESS_KEY`` from a secret store, never printed here).
+
+    :raises ValueError: a node id that names no virtual node or gateway.
+    """
+    from meshplane.auth.arns import parse_node_id
+
+    parse_node_id(node_id)
+    env = {"APPMESH_RESOURCE_ARN": node_id, "APPMESH_XDS_ENDPOINT": xds, "AWS_REGION": region}
+    if stats_tags:
+        env["ENABLE_ENVOY_STATS_TAGS"] = "1"
+    if access_key_id:
+        env["AWS_ACCESS_KEY_ID"] = access_key_id
+    return env
 
 
 def _tls_socket(server_name: str, ca: str, cert: str | None, key: str | None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from meshplane.config import Config
-from meshplane.pki.cli import server_tls_flags
+from meshplane.pki.cli import mesh_ca_flags, server_tls_flags
 from meshplane.terraform.cli import terraform_group
 
 
@@ -29,7 +29,7 @@ def main() -> None:
 @main.command()
 @click.option("--db", help="SQLite database file [MESHPLANE_DB; default meshplane.db]")
 @click.option("--api-listen", help="REST API HOST:PORT [MESHPLANE_API_LISTEN; default 127.0.0.1:8080]")
-@click.option("--xds-listen", help="xDS gRPC HOST:PORT or 'off' [MESHPLANE_XDS_LISTEN; default 127.0.0.1:18000]")
+@click.option("--xds-listen", help="xDS gRPC HOST:PORT, unix:///PATH or 'off' [MESHPLANE_XDS_LISTEN; default 127.0.0.1:18000]")
 @click.option("--account-id", help="12-digit account id [MESHPLANE_ACCOUNT_ID; default 111122223333]")
 @click.option("--region", help="region in ARNs [MESHPLANE_REGION; default us-east-1]")
 @click.option("--workers", type=int, help="API worker processes [MESHPLANE_WORKERS; default 2]")
@@ -37,7 +37,14 @@ def main() -> None:
 @click.option("--synchronous", type=click.Choice(["NORMAL", "FULL"], case_sensitive=False),
               help="SQLite synchronous setting [MESHPLANE_SYNCHRONOUS; default NORMAL]")
 @click.option("--xds-workers", type=int, help="xDS server processes, 0 = one per CPU (at most 4) [MESHPLANE_XDS_WORKERS; default 0]")
+@click.option("--cloudmap-interval", type=float,
+              help="seconds between Cloud Map DiscoverInstances polls of each service awsCloudMap nodes name "
+                   "[MESHPLANE_CLOUDMAP_INTERVAL; default 5]")
+@click.option("--cloudmap-health-status",
+              type=click.Choice(["HEALTHY_OR_ELSE_ALL", "HEALTHY", "ALL", "UNHEALTHY"], case_sensitive=False),
+              help="DiscoverInstances HealthStatus filter [MESHPLANE_CLOUDMAP_HEALTH_STATUS; default HEALTHY_OR_ELSE_ALL]")
 @server_tls_flags(api=True)
+@mesh_ca_flags()
 @click.option("--ui/--no-ui", default=None, help="the web console at /ui/ [MESHPLANE_UI; default on]")
 @click.option("--auth", type=click.Choice(["sigv4", "none"], case_sensitive=False),
               help="sigv4: every request signed with a `meshplane keys` key; none: accept anyone, even off "
@@ -55,14 +62,21 @@ def serve(**flags: Any) -> None:
 
 @main.command()
 @click.option("--db", help="SQLite database file [MESHPLANE_DB; default meshplane.db]")
-@click.option("--xds-listen", help="xDS gRPC HOST:PORT [MESHPLANE_XDS_LISTEN; default 127.0.0.1:18000]")
+@click.option("--xds-listen", help="xDS gRPC HOST:PORT or unix:///PATH [MESHPLANE_XDS_LISTEN; default 127.0.0.1:18000]")
 @click.option("--debounce-ms", type=int, help="quiet time before a push [MESHPLANE_DEBOUNCE_MS; default 100]")
 @click.option("--debounce-max-ms", type=int, help="longest delay of a push [MESHPLANE_DEBOUNCE_MAX_MS; default 5000]")
 @click.option("--xds-workers", type=int, help="xDS server processes, 0 = one per CPU (at most 4) [MESHPLANE_XDS_WORKERS; default 0]")
+@click.option("--cloudmap-interval", type=float,
+              help="seconds between Cloud Map DiscoverInstances polls of each service awsCloudMap nodes name "
+                   "[MESHPLANE_CLOUDMAP_INTERVAL; default 5]")
+@click.option("--cloudmap-health-status",
+              type=click.Choice(["HEALTHY_OR_ELSE_ALL", "HEALTHY", "ALL", "UNHEALTHY"], case_sensitive=False),
+              help="DiscoverInstances HealthStatus filter [MESHPLANE_CLOUDMAP_HEALTH_STATUS; default HEALTHY_OR_ELSE_ALL]")
 @click.option("--worker", hidden=True, help="internal: GROUP:INDEX:READY_FD of a worker of `meshplane xds`")
 @click.option("--auth", type=click.Choice(["sigv4", "none"], case_sensitive=False),
               help="sigv4: streams must authenticate (docs/security.md); none: accept any, even off loopback [MESHPLANE_AUTH]")
 @server_tls_flags(api=False)
+@mesh_ca_flags()
 def xds(worker: str | None, **flags: Any) -> None:
     """Serve only the xDS streamer over the database (the API may run elsewhere)."""
     from meshplane.streamer import WorkerRole, run
@@ -93,21 +107,36 @@ def xds(worker: str | None, **flags: Any) -> None:
               help="key whose credential the bootstrap carries [MESHPLANE_ACCESS_KEY_ID]")
 @click.option("--secret-access-key", envvar="MESHPLANE_SECRET_ACCESS_KEY",
               help="its secret, used to derive the credential, never written [MESHPLANE_SECRET_ACCESS_KEY]")
+@click.option("--stats-tags", is_flag=True,
+              help="tag stats appmesh.mesh / appmesh.virtual_node|virtual_gateway, as ENABLE_ENVOY_STATS_TAGS=1 did")
+@click.option("--appmesh-env", is_flag=True,
+              help="print the environment App Mesh's stock Envoy image needs instead (docs/migration.md)")
+@click.option("--format", "env_format", type=click.Choice(["env", "ecs", "k8s"]), default="env", show_default=True,
+              help="with --appmesh-env: KEY=VALUE lines, an ECS task definition's environment (JSON), or the "
+                   "appmesh.k8s.aws/sidecarEnv pod annotation")
+@click.option("--region", help="with --appmesh-env: the server's region (AWS_REGION) [MESHPLANE_REGION; default us-east-1]")
 def envoy_bootstrap_command(node_id: str, xds: str, admin_port: int, ingress_port: int | None,
                             egress_port: int | None, app_address: str | None, delta: bool,
                             tls_ca: str | None, client_cert: str | None, client_key: str | None,
                             server_name: str | None, access_key_id: str | None,
-                            secret_access_key: str | None) -> None:
+                            secret_access_key: str | None, stats_tags: bool, appmesh_env: bool,
+                            env_format: str, region: str | None) -> None:
     """Print a ready Envoy bootstrap (YAML) for a virtual node or gateway.
 
     With a key (--access-key-id and --secret-access-key, or their variables), the bootstrap sends
     an xDS credential derived from the secret and good for this node id only (docs/security.md,
     "xDS identities"): keep the file as private as the key.
+
+    With --appmesh-env, print instead what App Mesh's own Envoy image needs in its environment to
+    attach to meshplane at --xds (the TLS xDS address the sidecars dial, or unix:///path).
     """
     import yaml
 
     from meshplane.bootstrap import envoy_bootstrap
 
+    if appmesh_env:
+        _print_appmesh_env(node_id, xds, region, access_key_id, stats_tags, env_format)
+        return
     if bool(access_key_id) != bool(secret_access_key):
         raise click.UsageError("--access-key-id and --secret-access-key go together")
     credential = None
@@ -118,10 +147,46 @@ def envoy_bootstrap_command(node_id: str, xds: str, admin_port: int, ingress_por
     try:
         doc = envoy_bootstrap(node_id, xds, admin_port, ingress_port, egress_port, app_address, delta,
                               tls_ca=tls_ca, client_cert=client_cert, client_key=client_key,
-                              server_name=server_name, credential=credential)
+                              server_name=server_name, credential=credential, stats_tags=stats_tags)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(yaml.safe_dump(doc, sort_keys=False), nl=False)
+
+
+def _print_appmesh_env(node_id: str, xds: str, region: str | None, access_key_id: str | None,
+                       stats_tags: bool, env_format: str) -> None:
+    """`envoy-bootstrap --appmesh-env`: the stock image's environment, in ``env_format``."""
+    import json
+
+    from meshplane.bootstrap import appmesh_env
+    from meshplane.config import Config
+
+    try:
+        env = appmesh_env(node_id, xds, Config.from_env(region=region).region, access_key_id=access_key_id,
+                          stats_tags=stats_tags)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    secret_note = ("AWS_SECRET_ACCESS_KEY: the key's secret, from your secret store (not printed)"
+                   if access_key_id else "")
+    if env_format == "ecs":
+        # containerDefinitions[].environment of the envoy container; the secret belongs in its
+        # "secrets" (valueFrom Secrets Manager or SSM), not here.
+        click.echo(json.dumps([{"name": k, "value": v} for k, v in env.items()], indent=2))
+        if secret_note:
+            click.echo(f"# {secret_note}: add it under \"secrets\"", err=True)
+    elif env_format == "k8s":
+        # The controller owns APPMESH_RESOURCE_ARN and AWS_REGION (fleet.md §3.1): the annotation
+        # adds the rest; keys come from the controller's --envoy-aws-* flags or a Secret.
+        extra = {k: v for k, v in env.items() if k not in ("APPMESH_RESOURCE_ARN", "AWS_REGION")}
+        value = ",".join(f"{k}={v}" for k, v in extra.items())
+        click.echo(f"appmesh.k8s.aws/sidecarEnv: {json.dumps(value)}")
+        if secret_note:
+            click.echo(f"# {secret_note}", err=True)
+    else:
+        for key, value in env.items():
+            click.echo(f"{key}={value}")
+        if secret_note:
+            click.echo(f"# {secret_note}")
 
 
 @main.command("proxy-status")

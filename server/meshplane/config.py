@@ -36,7 +36,8 @@ class Config:
 
     :param db: path of the SQLite database file.
     :param api_listen: HOST:PORT of the REST API (port 0 picks a free port).
-    :param xds_listen: HOST:PORT of the xDS gRPC server, or ``off``.
+    :param xds_listen: HOST:PORT of the xDS gRPC server, ``unix:///path`` (a unix socket, one
+        xDS process), or ``off``.
     :param account_id: the 12-digit account id in ARNs, meshOwner and resourceOwner.
     :param region: the region in ARNs.
     :param workers: API worker processes; threads: threads per worker.
@@ -53,6 +54,9 @@ class Config:
         ``""`` (unauthenticated, refused unless both listeners are loopback).
     :param audit_log: file the audit log is appended to; ``""``: standard output.
     :param key_file: the key encrypting access key secrets; ``""``: ``<db>.key`` next to the database.
+    :param cloudmap_interval: seconds between two DiscoverInstances calls for one Cloud Map service
+        (virtual nodes with ``awsCloudMap`` discovery); failing calls back off from there.
+    :param cloudmap_health_status: the DiscoverInstances ``HealthStatus`` filter.
     """
 
     db: str = "meshplane.db"
@@ -95,6 +99,16 @@ class Config:
     xds_sign_hosts: str = ""
     # Only SPIFFE ids of this trust domain name a node in a client certificate; "" = any.
     xds_trust_domain: str = ""
+    # Mesh certificates (docs/security.md "Mesh certificates"): the CA issuing proxy certificates
+    # for ACM references; "" = one meshplane creates on first start and keeps in the database.
+    mesh_ca_cert: str = ""
+    mesh_ca_key: str = ""
+    # Lifetime of issued proxy certificates in seconds (renewed at 2/3 of it).
+    mesh_cert_ttl: int = 86400
+    # Cloud Map discovery (docs/translation.md "Cloud Map"): poll interval in seconds, and the
+    # HealthStatus filter (HEALTHY_OR_ELSE_ALL: the healthy instances, or all when none is).
+    cloudmap_interval: float = 5.0
+    cloudmap_health_status: str = "HEALTHY_OR_ELSE_ALL"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
@@ -113,6 +127,12 @@ class Config:
                 continue
             if f.type in ("bool", bool):  # 1/0, true/false, yes/no, on/off
                 values[f.name] = _parse_bool(f.name, raw)
+                continue
+            if f.type in ("float", float):
+                try:
+                    values[f.name] = float(raw)
+                except ValueError:
+                    raise ValueError(f"MESHPLANE_{f.name.upper()} has value {raw!r}: not a number") from None
                 continue
             try:
                 values[f.name] = int(raw) if f.type in ("int", int) else raw
@@ -169,15 +189,35 @@ class Config:
             self.xds_workers = max(1, min(os.cpu_count() or 1, AUTO_XDS_WORKERS_MAX))
         if not 1 <= self.xds_workers <= 64:
             raise ValueError(f"xds workers {self.xds_workers} must be between 0 (one per CPU) and 64")
-        if self.xds_listen != "off":
+        if is_unix(self.xds_listen):
+            if not self.xds_listen[len("unix://"):].startswith("/"):
+                raise ValueError(f"xds listen {self.xds_listen!r}: use unix:///absolute/path")
+            # One process owns a unix socket path (SO_REUSEPORT is for TCP): no worker pool.
+            self.xds_workers = 1
+        elif self.xds_listen != "off":
             split_listen(self.xds_listen)
         self._check_auth()
         for cert, key, flag in ((self.api_tls_cert, self.api_tls_key, "api-tls"),
                                 (self.xds_tls_cert, self.xds_tls_key, "xds-tls")):
             if bool(cert) != bool(key):
                 raise ValueError(f"--{flag}-cert and --{flag}-key go together")
+        if bool(self.mesh_ca_cert) != bool(self.mesh_ca_key):
+            raise ValueError("--mesh-ca-cert and --mesh-ca-key go together")
+        if self.mesh_cert_ttl < 10:
+            raise ValueError(f"mesh cert ttl {self.mesh_cert_ttl}s must be at least 10 seconds")
         if self.xds_client_ca and not self.xds_tls_cert:
             raise ValueError("--xds-client-ca (mutual TLS) needs --xds-tls-cert and --xds-tls-key")
+        self._check_cloud_map()
+
+    def _check_cloud_map(self) -> None:
+        from meshplane.discovery.client import HEALTH_STATUSES  # a small module: boto3 loads on first use
+
+        if not 0.1 <= self.cloudmap_interval <= 3600:
+            raise ValueError(f"cloudmap interval {self.cloudmap_interval} must be between 0.1 and 3600 seconds")
+        self.cloudmap_health_status = self.cloudmap_health_status.upper()
+        if self.cloudmap_health_status not in HEALTH_STATUSES:
+            raise ValueError(f"cloudmap health status {self.cloudmap_health_status!r} must be one of "
+                             f"{', '.join(HEALTH_STATUSES)}")
 
     def _check_auth(self) -> None:
         """Secure by default: no listener beyond loopback without authentication, unless asked."""
@@ -187,7 +227,7 @@ class Config:
         if self.auth:
             return
         exposed = [value for value in (self.api_listen, self.xds_listen)
-                   if value != "off" and not is_loopback(split_listen(value)[0])]
+                   if value != "off" and not is_unix(value) and not is_loopback(split_listen(value)[0])]
         if exposed:
             raise ValueError(
                 f"{exposed[0]} is reachable beyond this host and authentication is off: pass --auth sigv4 "
@@ -223,6 +263,12 @@ def _parse_bool(name: str, raw: str) -> bool:
 
 #: The most xDS processes ``xds_workers = 0`` starts (more cores rarely pay for the memory).
 AUTO_XDS_WORKERS_MAX = 4
+
+
+def is_unix(listen: str) -> bool:
+    """True for a ``unix:///path`` listen address (xDS only: the App Mesh agent's plaintext
+    ``APPMESH_XDS_ENDPOINT=unix://...`` variant dials one)."""
+    return listen.startswith("unix:")
 
 
 def split_listen(value: str) -> tuple[str, int]:

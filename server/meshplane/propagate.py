@@ -19,12 +19,14 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envoy.config.core.v3 import base_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
 from prometheus_client import generate_latest
 
 from meshplane.config import Config
+from meshplane.discovery import CloudMapPoller, Query
 from meshplane.store import ResourceStore
 from meshplane.store.proxies import ProxyStore, StreamRow
 from meshplane.stream.cache import SnapshotCache, node_metadata
@@ -32,8 +34,16 @@ from meshplane.stream.metrics import XdsMetrics
 from meshplane.stream.snapshot import Snapshot, SnapshotBuilder
 from meshplane.stream.status import MemoryStatusSink, StreamStatus, TypeStatus
 from meshplane.stream.types import SEND_ORDER, short_name
-from meshplane.translate import LocalOverrides, MeshState, ProxyConfig, ProxyRef, Translator
+from meshplane.translate import ENDPOINT_TYPE, LocalOverrides, MeshState, ProxyConfig, ProxyRef, Translator
+from meshplane.translate.cloudmap import CloudMapInstance, CloudMapKey, cloud_map_key, describe
 from meshplane.translate.deps import revision_keys
+from meshplane.translate.identity import node_dns_names
+from meshplane.translate.names import MESH_CERTIFICATE_SECRET
+from meshplane.stream.snapshot import Entry
+from meshplane.stream.types import SECRET
+
+if TYPE_CHECKING:
+    from meshplane.pki.issuer import MeshIssuer  # imported on first use: cryptography costs a start
 
 log = logging.getLogger("meshplane.xds")
 
@@ -101,6 +111,22 @@ class _Proxy:
     overrides: LocalOverrides
     deps: frozenset[Key] = frozenset()
     diagnostics: tuple[str, ...] = ()
+    cloud_map: frozenset[CloudMapKey] = frozenset()  # Cloud Map queries of the nodes it reaches
+    agent: bool = False  # bootstrapped by App Mesh's agent (aws.appmesh.* node metadata)
+
+
+#: The static EDS cluster App Mesh's agent adds in its unix:// variant (cluster_manager's
+#: local_cluster_name, fleet.md §1.4): it asks ADS for this assignment. No zone-aware routing
+#: is configured, so an empty assignment is the whole answer.
+LOCAL_CLUSTER = "local_cluster"
+_LOCAL_CLUSTER_CLA = endpoint_pb2.ClusterLoadAssignment(cluster_name=LOCAL_CLUSTER)
+
+
+def _with_local_cluster(resources: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """``resources`` plus the empty ``local_cluster`` assignment (only sent to proxies asking for it)."""
+    endpoints = dict(resources.get(ENDPOINT_TYPE, {}))
+    endpoints.setdefault(LOCAL_CLUSTER, _LOCAL_CLUSTER_CLA)
+    return {**resources, ENDPOINT_TYPE: endpoints}
 
 
 @dataclass
@@ -150,6 +176,13 @@ class PersistentStatus(MemoryStatusSink):
         with self._lock:
             self._gone[stream_id] = self.refusals[-1]  # written once, as a disconnected stream
         self._mark(stream_id)
+
+    def mark_nodes(self, node_ids: set[str]) -> None:
+        """Have the streams of these nodes written at the next flush (their diagnostics changed)."""
+        with self._lock:
+            streams = [s for s, stream in self._streams.items() if stream.node_id in node_ids]
+        for stream_id in streams:
+            self._mark(stream_id)
 
     def _mark(self, stream_id: int, type_url: str | None = None) -> None:
         with self._lock:
@@ -221,6 +254,11 @@ def _sorted_types(types: Mapping[str, object]) -> list[str]:
     return sorted(set(SEND_ORDER).union(types), key=short_name)
 
 
+def _dns_names_of(names_by_node: Mapping[str, tuple[str, ...]], ref: ProxyRef) -> tuple[str, ...]:
+    """``ref``'s mesh certificate DNS names (translate.identity.node_dns_names; gateways: none)."""
+    return names_by_node.get(ref.name, ()) if ref.kind == "virtualNode" else ()
+
+
 class Propagator:
     """Keeps every connected proxy's snapshot in step with the database.
 
@@ -246,20 +284,39 @@ class Propagator:
         self._last_rev = self.store.last_revision()
         self._last_data_version = self.store.data_version()
         self.info: dict[str, str] = {}
+        # Mesh certificates (pki.issuer), set up when a proxy first references one.
+        self._issuer: MeshIssuer | None = None
+        self._issuer_error: str | None = None
+        self._mesh_names: dict[str, dict[str, tuple[str, ...]]] = {}  # mesh -> node -> DNS SANs
+        self._stop_issuer = threading.Event()
         self.run_id = f"{int(time.time() * 1000):x}"
         self.metrics_key = "metrics"  # where flush_status stores the metrics text (per worker)
+        # Cloud Map discovery: the poller runs (from `run`) for the queries stored nodes name;
+        # its answers are translation input, a change rebuilds the proxies reaching those nodes.
+        self.cloud_map = CloudMapPoller(config.cloudmap_interval, config.cloudmap_health_status, config.region,
+                                        on_change=self._on_cloud_map_change, on_status=self._on_cloud_map_status)
+        self._cloud_map_lock = threading.Lock()
+        self._cloud_map_changed: set[Query] = set()
+        self._cloud_map_restatus: set[Query] = set()
+        self._cloud_map_nodes: dict[CloudMapKey, set[tuple[str, str]]] = {}  # query -> (mesh, node)
+        self._cloud_map_index: dict[tuple[str, str], CloudMapKey] = {}  # (mesh, node) -> its query
+        self._cloud_map_endpoints: dict[CloudMapKey, tuple[CloudMapInstance, ...]] = {}
+        self._refresh_cloud_map_queries()
         cache.set_on_first_request(self.on_first_request)
 
     # -- registering proxies ------------------------------------------------------------------
 
     def on_first_request(self, node_id: str, node: base_pb2.Node) -> None:
         """A stream of ``node_id`` identified itself: build its config now if it has none."""
-        overrides = LocalOverrides.from_metadata(node_metadata(node))
+        metadata = node_metadata(node)
+        overrides = LocalOverrides.from_metadata(metadata)
+        agent = any(key.startswith("aws.appmesh.") for key in metadata)
         with self._lock:
             known = self._proxies.get(node_id)
-            if known is not None and known.overrides == overrides and self.cache.get(node_id) is not None:
+            if (known is not None and known.overrides == overrides and known.agent == agent
+                    and self.cache.get(node_id) is not None):
                 return
-            self._proxies[node_id] = _Proxy(node_id, ProxyRef.parse(node_id), overrides)
+            self._proxies[node_id] = _Proxy(node_id, ProxyRef.parse(node_id), overrides, agent=agent)
             self._rebuild([node_id])
 
     # -- the loop -----------------------------------------------------------------------------
@@ -268,9 +325,11 @@ class Propagator:
         """Tail the feed and push until ``stop`` is set."""
         pending = _Pending()
         next_flush = 0.0
+        self.cloud_map.start()
         while not stop.wait(poll_s):
             try:
                 self._collect(pending)
+                self._apply_cloud_map()
                 now = time.monotonic()
                 if pending.keys and (
                     now - pending.last_at >= self.config.debounce_ms / 1000
@@ -292,6 +351,7 @@ class Propagator:
             except Exception:  # the loop must survive anything: log it, keep serving the last snapshots
                 log.exception("propagation step failed")
                 time.sleep(0.5)
+        self.cloud_map.stop()
         self.flush_status()
 
     def _collect(self, pending: _Pending) -> None:
@@ -310,17 +370,108 @@ class Propagator:
         for rev in revisions:
             keys = pending.keys.setdefault(rev.mesh, set())
             keys |= revision_keys(rev.kind, rev.name, rev.parent or None)
+        if any(rev.kind in ("virtualNode", "mesh") for rev in revisions):
+            self._refresh_cloud_map_queries()
 
-    def apply(self, touched: Mapping[str, set[Key]]) -> None:
-        """Reload the touched meshes and rebuild the proxies whose dependencies were touched."""
+    # -- Cloud Map discovery ----------------------------------------------------------------------
+
+    def _refresh_cloud_map_queries(self) -> None:
+        """Poll exactly the Cloud Map queries stored virtual nodes name (any mesh)."""
+        nodes: dict[CloudMapKey, set[tuple[str, str]]] = {}
+        index: dict[tuple[str, str], CloudMapKey] = {}
+        for mesh, name, spec_json in self.store.cloud_map_nodes():
+            spec = json.loads(spec_json)
+            discovery = spec.get("service_discovery") if isinstance(spec, dict) else None
+            key = cloud_map_key(discovery) if isinstance(discovery, dict) else None
+            if key is not None:
+                nodes.setdefault(key, set()).add((mesh, name))
+                index[(mesh, name)] = key
         with self._lock:
-            for mesh in touched:
+            self._cloud_map_nodes, self._cloud_map_index = nodes, index
+        self.cloud_map.set_queries(Query(*key) for key in nodes)
+
+    def _on_cloud_map_change(self, queries: set[Query]) -> None:
+        with self._cloud_map_lock:  # the poller's thread: the loop picks these up within poll_s
+            self._cloud_map_changed |= queries
+
+    def _on_cloud_map_status(self, queries: set[Query]) -> None:
+        with self._cloud_map_lock:
+            self._cloud_map_restatus |= queries
+
+    def _apply_cloud_map(self) -> None:
+        """Rebuild the proxies that reach nodes whose Cloud Map answer changed (no debounce: a
+        change is already up to one poll interval old); rewrite the status of proxies whose
+        queries' freshness changed."""
+        if not self._cloud_map_changed and not self._cloud_map_restatus:
+            return
+        with self._cloud_map_lock:
+            changed, self._cloud_map_changed = self._cloud_map_changed, set()
+            restatus, self._cloud_map_restatus = self._cloud_map_restatus, set()
+        if changed:
+            answers = self.cloud_map.answers()
+            touched: dict[str, set[Key]] = {}
+            with self._lock:
+                self._cloud_map_endpoints = {
+                    (query.namespace, query.service, query.attributes):
+                        tuple([CloudMapInstance(i.ipv4, i.ipv6) for i in instances])
+                    for query, instances in answers.items()
+                }
+                for query in changed:
+                    for mesh, node in self._cloud_map_nodes.get(tuple(query), ()):  # type: ignore[arg-type]
+                        touched.setdefault(mesh, set()).add(("virtualNode", node))
+            if touched:
+                # Same stored state: only the endpoints differ, so only EDS changes and is sent.
+                self.apply(touched, reload=False)
+        if restatus:
+            keys = {tuple(query) for query in restatus}
+            with self._lock:
+                nodes = {p.node_id for p in self._proxies.values() if p.cloud_map and not keys.isdisjoint(p.cloud_map)}
+            if nodes:
+                self.status.mark_nodes(nodes)
+
+    def _cloud_map_keys(self, proxy: _Proxy) -> frozenset[CloudMapKey]:
+        """The Cloud Map queries of the nodes ``proxy`` depends on (its own node's excepted)."""
+        index = self._cloud_map_index
+        if not index or proxy.ref is None:
+            return frozenset()
+        mesh, own = proxy.ref.mesh, (proxy.ref.name if proxy.ref.kind == "virtualNode" else None)
+        return frozenset(
+            index[(mesh, name)] for kind, name in proxy.deps
+            if kind == "virtualNode" and name != own and (mesh, name) in index
+        )
+
+    def cloud_map_diagnostics(self, keys: frozenset[CloudMapKey], now: float | None = None) -> list[str]:
+        """What the proxy status says about the Cloud Map answers a proxy uses: nothing while
+        they are fresh; their age and the error while Cloud Map cannot be reached."""
+        now = time.time() if now is None else now
+        found = []
+        for key in sorted(keys):
+            status = self.cloud_map.status(key)
+            label = f"Cloud Map {describe(key)}"
+            if status is None or status.refreshed_at is None:
+                error = f" (error: {status.error})" if status is not None and status.error else ""
+                found.append(f"{label}: not discovered yet{error}")
+            elif status.error is not None:
+                at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(status.refreshed_at))
+                found.append(f"{label}: last refreshed {max(0.0, now - status.refreshed_at):.0f} s ago "
+                             f"({at}), keeping those endpoints (error: {status.error})")
+            elif not status.instances:
+                found.append(f"{label}: no instances found")
+        return found
+
+    def apply(self, touched: Mapping[str, set[Key]], reload: bool = True) -> None:
+        """Reload the touched meshes (unless ``reload`` is False: the stored state is unchanged)
+        and rebuild the proxies whose dependencies were touched."""
+        with self._lock:
+            for mesh in touched if reload else ():
                 self._states.pop(mesh, None)
+                self._mesh_names.pop(mesh, None)
             affected = [
                 p.node_id for p in self._proxies.values()
                 if p.ref is not None and p.ref.mesh in touched and (p.deps & touched[p.ref.mesh])
             ]
             self._rebuild(affected)
+            self._check_certificate_names(touched)
 
     def _state(self, mesh: str) -> MeshState | None:
         if mesh not in self._states:
@@ -342,13 +493,14 @@ class Propagator:
                     "mesh/<mesh>/virtualGateway/<name> or the resource ARN"
                 )
                 proxy.diagnostics = config.diagnostics
-                unnamed[node_id] = builder.build(config.resources)
+                unnamed[node_id] = builder.build(
+                    _with_local_cluster(config.resources) if proxy.agent else config.resources)
             else:
                 by_mesh.setdefault(proxy.ref.mesh, []).append(proxy)
         self._publish(unnamed)
         for mesh, proxies in by_mesh.items():
             state = self._state(mesh)
-            translator = Translator(state)
+            translator = Translator(state, self._cloud_map_endpoints)
             # Published a chunk at a time: the streams start pushing (and the proxies answering,
             # on the other core) while the rest is built. The Translator's memos span the
             # chunks, so shared pieces are still built once.
@@ -361,8 +513,89 @@ class Propagator:
                     proxy.deps = translator.dependencies(proxy.ref) if state is not None else frozenset(
                         {("mesh", mesh), (proxy.ref.kind, proxy.ref.name)})
                     proxy.diagnostics = config.diagnostics
-                    snapshots[proxy.node_id] = builder.build(config.resources)
+                    proxy.cloud_map = self._cloud_map_keys(proxy)
+                    resources = self._with_secrets(proxy, config, state)
+                    snapshots[proxy.node_id] = builder.build(
+                        _with_local_cluster(resources) if proxy.agent else resources)
                 self._publish(snapshots)
+
+    # -- mesh certificates (SDS on the ADS stream) --------------------------------------------
+
+    def issuer(self) -> MeshIssuer | None:
+        """The mesh certificate issuer, loading the mesh CA (created on first use) and starting
+        its renewal thread the first time; None (with the reason kept for diagnostics) when the
+        CA cannot be loaded."""
+        if self._issuer is None and self._issuer_error is None:
+            from meshplane.pki.issuer import MeshIssuer
+            from meshplane.pki.mesh_ca import load_mesh_ca
+
+            try:
+                authority = load_mesh_ca(self.config)
+            except (OSError, ValueError) as exc:
+                self._issuer_error = str(exc)
+                log.error("mesh certificates unavailable: %s", exc)
+                return None
+            self._issuer = MeshIssuer(authority, ttl_s=self.config.mesh_cert_ttl,
+                                  trust_domain=self.config.xds_trust_domain or "meshplane.local",
+                                  account_id=self.config.account_id, region=self.config.region,
+                                  on_rotated=self._on_certificates_renewed)
+            self._issuer.start(self._stop_issuer)
+        return self._issuer
+
+    def _node_names(self, mesh: str, state: MeshState | None) -> dict[str, tuple[str, ...]]:
+        names = self._mesh_names.get(mesh)
+        if names is None:
+            names = self._mesh_names[mesh] = node_dns_names(state) if state is not None else {}
+        return names
+
+    def _with_secrets(self, proxy: _Proxy, config: ProxyConfig, state: MeshState | None) -> Mapping[str, Mapping[str, Any]]:
+        """``config.resources`` plus the meshplane secrets the config references (ProxyConfig.secrets)."""
+        if not config.secrets:
+            if self._issuer is not None:
+                self._issuer.forget(proxy.node_id)
+            return config.resources
+        issuer = self.issuer()
+        assert proxy.ref is not None
+        if issuer is None:
+            proxy.diagnostics = (*proxy.diagnostics, f"mesh certificates unavailable: {self._issuer_error}")
+            return config.resources
+        names = _dns_names_of(self._node_names(proxy.ref.mesh, state), proxy.ref)
+        secrets = issuer.secrets(proxy.node_id, proxy.ref, names, config.secrets)
+        return {**config.resources, SECRET: secrets}
+
+    def _check_certificate_names(self, touched: Mapping[str, set[Key]]) -> None:
+        """After a change, renew (in the background) certificates whose DNS names it changed: a
+        new virtual service may name a node without the node's own config changing."""
+        issuer = self._issuer
+        if issuer is None:
+            return
+        for proxy in self._proxies.values():
+            ref = proxy.ref
+            if ref is None or ref.mesh not in touched:
+                continue
+            current = issuer.certificate(proxy.node_id)
+            if current is None:
+                continue
+            names = _dns_names_of(self._node_names(ref.mesh, self._state(ref.mesh)), ref)
+            if names != current.dns_names:
+                issuer.secrets(proxy.node_id, ref, names, (MESH_CERTIFICATE_SECRET,))
+
+    def _on_certificates_renewed(self, renewed: dict[str, Entry]) -> None:
+        """Renewal thread: swap the renewed certificates into the nodes' current snapshots (the
+        rest of each snapshot is shared as is); Envoy replaces the secret in place."""
+        with self._lock:
+            snapshots = {}
+            for node_id, entry in renewed.items():
+                snapshot = self.cache.get(node_id)
+                if snapshot is not None and MESH_CERTIFICATE_SECRET in snapshot.entries(SECRET):
+                    snapshots[node_id] = snapshot.replaced(SECRET, {MESH_CERTIFICATE_SECRET: entry})
+            self._publish(snapshots)
+
+    def stop_issuer(self) -> None:
+        """Stop the certificate renewal thread (if it runs)."""
+        self._stop_issuer.set()
+        if self._issuer is not None:
+            self._issuer.wake()
 
     def _publish(self, snapshots: dict[str, Snapshot]) -> None:
         if snapshots:
@@ -416,5 +649,6 @@ class Propagator:
             connected_since=stream.connected_since,
             last_seen=stream.last_seen,
             types=types,
-            diagnostics=list(proxy.diagnostics) if proxy is not None else [],
+            diagnostics=(list(proxy.diagnostics) + self.cloud_map_diagnostics(proxy.cloud_map)
+                         if proxy.cloud_map else list(proxy.diagnostics)) if proxy is not None else [],
         )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from meshplane import accel
 from meshplane.children import PARENT_ENV, child_env, stop_with_parent
-from meshplane.config import Config, split_listen
+from meshplane.config import Config, is_unix, split_listen
 from meshplane.propagate import PersistentStatus, Propagator
 from meshplane.store import migrate
 from meshplane.store.database import ConnectionPool
@@ -34,7 +34,7 @@ from meshplane.stream import SnapshotCache, XdsMetrics, XdsServer
 from meshplane.stream.server import SERVER_OPTIONS
 
 if TYPE_CHECKING:
-    from meshplane.auth.xds import XdsAdmission
+    from meshplane.auth.xds import HomeAdmission, XdsAdmission
 
 log = logging.getLogger("meshplane.xds")
 
@@ -89,11 +89,12 @@ class Streamer:
 
             credentials = xds_server_credentials(config.xds_tls_cert, config.xds_tls_key,
                                                  config.xds_client_ca or None)
-        self.admission: XdsAdmission | None = None
-        if config.auth == "sigv4" or config.xds_client_ca:  # else every stream is admitted, as always
-            from meshplane.auth.xds import admission_for  # App Mesh identities: kept out of stream/
+        # App Mesh identities (kept out of stream/): with auth, who may be which node; without,
+        # only node ids naming another account or region are refused (shown in the proxy status).
+        from meshplane.auth.xds import admission_for
 
-            self.admission = admission_for(config, split_listen(config.xds_listen)[1])
+        self.admission: XdsAdmission | HomeAdmission = admission_for(
+            config, 0 if is_unix(config.xds_listen) else split_listen(config.xds_listen)[1])
         self.server = XdsServer(self.cache, self.status, listen=config.xds_listen, metrics=self.metrics,
                                 options=options, credentials=credentials, admit=self.admission)
         self._stop = threading.Event()
@@ -103,11 +104,9 @@ class Streamer:
     def start(self) -> int:
         """Bind, record the address for the REST side, start the loop; returns the bound port."""
         self.port = self.server.start()
-        if self.admission is not None:
-            self.admission.listening_on(self.port)
+        self.admission.listening_on(self.port)
         if self.worker is None:
-            host = self.config.xds_listen.rpartition(":")[0]
-            self.propagator.info["listen"] = f"{host}:{self.port}"
+            self.propagator.info["listen"] = listen_shown(self.config.xds_listen, self.port)
             self.propagator.proxy_store.reset(self.propagator.info)
         else:
             # The supervisor reset the table at its start; a restarted worker retires only the
@@ -120,9 +119,17 @@ class Streamer:
     def stop(self) -> None:
         """Stop the loop (flushing status) and the server; proxies keep their last config."""
         self._stop.set()
+        self.propagator.stop_issuer()
         if self._loop is not None:
             self._loop.join(timeout=10)
         self.server.stop(grace=1.0)
+
+
+def listen_shown(listen: str, port: int) -> str:
+    """The address proxies dial: ``HOST:PORT`` with the bound port, or the ``unix://`` address as is."""
+    if is_unix(listen):
+        return listen
+    return f"{listen.rpartition(':')[0]}:{port}"
 
 
 def _wait_for_signal() -> None:
@@ -155,6 +162,13 @@ def run(config: Config, worker: WorkerRole | None = None) -> None:
             require_pair(config.xds_tls_cert, config.xds_tls_key, config.xds_client_ca or None, flag="xds-tls")
         except ValueError as exc:
             raise SystemExit(f"meshplane xds: {exc}") from None
+    if worker is None and config.mesh_ca_cert:
+        from meshplane.pki.mesh_ca import load_mesh_ca
+
+        try:  # the operator's CA files: refuse to start on bad ones rather than serve no certificates
+            load_mesh_ca(config)
+        except ValueError as exc:
+            raise SystemExit(f"meshplane xds: {exc}") from None
     if worker is None and config.xds_workers > 1:
         _supervise(config)
         return
@@ -166,9 +180,8 @@ def run(config: Config, worker: WorkerRole | None = None) -> None:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     if worker is None:
-        host = config.xds_listen.rpartition(":")[0]
         # Tests and scripts read this line to learn the port when --xds-listen asks for port 0.
-        print(f"meshplane xDS listening on {host}:{port}", file=sys.stderr, flush=True)
+        print(f"meshplane xDS listening on {listen_shown(config.xds_listen, port)}", file=sys.stderr, flush=True)
     else:
         os.write(worker.ready_fd, f"{port}\n".encode())
         os.close(worker.ready_fd)

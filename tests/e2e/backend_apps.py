@@ -7,12 +7,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class BackendApp:
-    """An HTTP/1.1 keep-alive server on 127.0.0.1:0 whose every GET answers 200 with ``name``.
+    """An HTTP/1.1 keep-alive server on 127.0.0.1:0 (or ``host``:``port``) whose every GET answers
+    200 with ``name``.
 
     ``hits`` counts the requests it served (Envoy's health of the path, seen from the app's side).
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.name = name
         self.hits = 0
         body = name.encode()
@@ -35,7 +36,7 @@ class BackendApp:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         # A short poll interval makes shutdown() quick (teardown stops many apps).

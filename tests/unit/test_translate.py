@@ -385,17 +385,11 @@ def test_unknown_or_deleted_proxy_gets_an_empty_config_and_a_diagnostic(state: A
     assert config == ProxyConfig({CLUSTER_TYPE: {}, ENDPOINT_TYPE: {}, LISTENER_TYPE: {}, ROUTE_TYPE: {}}, (reason,))
 
 
-def test_cloud_map_discovery_and_acm_certificates_are_reported_as_not_servable() -> None:
+def test_strict_tls_without_a_certificate_fails_closed() -> None:
     data = dj_state()
-    data["virtual_nodes"]["jazz-v2"]["service_discovery"] = {"aws_cloud_map": {"namespace_name": "prod", "service_name": "jazz"}}
-    data["virtual_nodes"]["dj"]["listeners"][0]["tls"] = {"mode": "STRICT", "certificate": {"acm": {"certificate_arn": "arn:acm"}}}
+    data["virtual_nodes"]["dj"]["listeners"][0]["tls"] = {"mode": "STRICT", "certificate": {}}
     config = build(data)
-    assert config.diagnostics == (
-        "virtual node dj listener 9080: ACM certificates cannot be served by meshplane (use file or sds)",
-        "virtual node dj: route jazz-router/jazz-route: target virtual node jazz-v2 uses awsCloudMap service "
-        "discovery, which meshplane cannot serve",
-    )
-    # STRICT TLS that cannot be served fails closed: no ingress at all.
+    assert config.diagnostics == ("virtual node dj listener 9080: TLS certificate missing",)
     assert "lds_ingress_0.0.0.0_15000" not in config.listeners
 
 
@@ -423,15 +417,23 @@ def test_router_without_routes_for_a_port_leaves_the_service_out_and_says_so() -
     assert config.diagnostics == ("virtual node dj: virtual router jazz-router has no http_route for port 9080",)
 
 
-def test_client_policy_trusting_acm_leaves_the_backend_out() -> None:
+def test_client_policy_trusting_acm_gets_the_mesh_trust_bundle_over_ads() -> None:
     data = dj_state()
-    acm = {"tls": {"validation": {"trust": {"acm": {"certificate_authority_arns": ["arn:ca"]}}}}}
+    acm = {"tls": {"validation": {"trust": {"acm": {"certificate_authority_arns": ["arn:ca"]}},
+                                  "subject_alternative_names": {"match": {"exact": [JAZZ]}}}}}
     data["virtual_nodes"]["dj"]["backends"][0]["virtual_service"]["client_policy"] = acm
     config = build(data)
-    assert [host["name"] for host in as_dict(config.route_configs["rds_egress_http_9080"])["virtual_hosts"]] == [f"{METAL}:9080"]
-    assert config.diagnostics == (
-        f"virtual node dj: client policy for {JAZZ}: ACM trust cannot be served by meshplane (use file or sds)",
-    )
+    assert config.diagnostics == ()
+    assert config.secrets == ("meshplane-mesh-trust",)
+    hosts = [host["name"] for host in as_dict(config.route_configs["rds_egress_http_9080"])["virtual_hosts"]]
+    assert f"{JAZZ}:9080" in hosts
+    tls_clusters = [c for c in config.clusters.values() if c.HasField("transport_socket")]
+    assert tls_clusters
+    socket = as_dict(tls_clusters[0])["transport_socket"]["typed_config"]
+    combined = socket["common_tls_context"]["combined_validation_context"]
+    assert combined["validation_context_sds_secret_config"] == {
+        "name": "meshplane-mesh-trust", "sds_config": {"ads": {}, "resource_api_version": "V3"}}
+    assert combined["default_validation_context"]["match_typed_subject_alt_names"][0]["matcher"] == {"exact": JAZZ}
 
 
 # --- clusters and endpoints

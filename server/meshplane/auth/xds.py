@@ -41,9 +41,9 @@ from cryptography import x509
 
 from meshplane.pki.ca import parse_spiffe, uri_sans
 from meshplane.auth import audit, authorize
-from meshplane.auth.arns import node_arn
+from meshplane.auth.arns import foreign_node, node_arn, parse_node_id
 from meshplane.auth.sigv4 import verify
-from meshplane.config import Config, split_listen
+from meshplane.config import Config, is_unix, split_listen
 from meshplane.errors import (
     AppMeshError,
     ExpiredTokenException,
@@ -93,7 +93,8 @@ def sign_hosts(config: Config, port: int) -> list[str]:
     gRPC drops before signing)."""
     if config.xds_sign_hosts.strip():
         return [h.strip().lower() for h in config.xds_sign_hosts.split(",") if h.strip()]
-    host, _ = split_listen(config.xds_listen)
+    # A unix socket has no host name to sign: the agent's unix:// variant sends no credentials.
+    host = "localhost" if is_unix(config.xds_listen) else split_listen(config.xds_listen)[0]
     names = [host, "localhost", "127.0.0.1", "::1"]
     if host in ("0.0.0.0", "::", ""):
         names += [socket.gethostname(), socket.getfqdn()]
@@ -155,7 +156,10 @@ class XdsAdmission:
         try:
             arn = self.node_arn(node_id)
         except ValueError as exc:
-            return self._refuse(grpc.StatusCode.PERMISSION_DENIED, f"node id {node_id!r}: {exc}", None, source, "")
+            return self._refuse(grpc.StatusCode.PERMISSION_DENIED, str(exc), None, source, "")
+        foreign = foreign_node(parse_node_id(node_id), self.config.account_id, self.config.region)
+        if foreign is not None:  # before any credential: no key or certificate makes it ours
+            return self._refuse(grpc.StatusCode.PERMISSION_DENIED, foreign, None, source, arn)
         pem = opening.auth_context.get("x509_pem_cert")
         named = self._certificate_arns(pem[0]) if pem else frozenset()
         if named:  # the certificate is the grant (a certificate naming no node grants nothing)
@@ -318,12 +322,37 @@ class _Metadata(Mapping[str, str]):
         return len(self._values)
 
 
-def admission_for(config: Config, port: int) -> XdsAdmission | None:
-    """The hook the xDS server should use under ``config``, or None (every stream admitted, as
-    without authentication): active with ``--auth sigv4`` or a client CA (mutual TLS)."""
+class HomeAdmission:
+    """The admission hook without authentication: every stream is admitted but one whose node id
+    names another account or region than the server's (``auth.arns.foreign_node``). It is refused
+    with PERMISSION_DENIED and the reason, which the proxy status shows (``refused: ...``), rather
+    than served an empty configuration that would look SYNCED. Other ids, malformed ones
+    included, are admitted as before (the proxy status then carries the translator's diagnostic).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.account = config.account_id
+        self.region = config.region
+
+    def __call__(self, opening: StreamOpening) -> Refusal | None:
+        try:
+            parsed = parse_node_id(opening.node.id)
+        except ValueError:
+            return None
+        foreign = foreign_node(parsed, self.account, self.region)
+        return None if foreign is None else Refusal(grpc.StatusCode.PERMISSION_DENIED, foreign)
+
+    def listening_on(self, port: int) -> None:
+        """Nothing depends on the port (the same interface as XdsAdmission)."""
+
+
+def admission_for(config: Config, port: int) -> XdsAdmission | HomeAdmission:
+    """The hook the xDS server should use under ``config``: with ``--auth sigv4`` or a client CA
+    (mutual TLS) an :class:`XdsAdmission`, else a :class:`HomeAdmission` (every stream admitted
+    but those naming another account or region, as without authentication)."""
     sigv4 = config.auth == "sigv4"
     if not sigv4 and not config.xds_client_ca:
-        return None
+        return HomeAdmission(config)
     lookup: Lookup | None = None
     if sigv4:
         from meshplane.auth.keys import KeyStore

@@ -20,13 +20,16 @@ def tls() -> None:
 def proxy_file_stem(node_id: str) -> str:
     """The file name stem of a node's certificate: ``proxy-<mesh>-<kind>-<name>`` (unsafe
     characters replaced by ``_``)."""
-    from meshplane.translate import ProxyRef
+    from meshplane.auth.arns import parse_node_id
 
-    ref = ProxyRef.parse(node_id)
-    if ref is None:
+    try:
+        parsed = parse_node_id(node_id)
+    except ValueError:
         raise click.UsageError(f"--node {node_id!r}: use mesh/<mesh>/virtualNode/<name>, "
-                               "mesh/<mesh>/virtualGateway/<name> or the resource ARN")
-    return "proxy-" + re.sub(r"[^A-Za-z0-9._-]", "_", f"{ref.mesh}-{ref.kind}-{ref.name}")
+                               "mesh/<mesh>/virtualGateway/<name> or the resource ARN") from None
+    # A short id's "@<owner>" stays in the file name (``proxy-demo_222233334444-...``).
+    mesh = parsed.mesh if node_id.startswith("arn:") or parsed.account is None else f"{parsed.mesh}@{parsed.account}"
+    return "proxy-" + re.sub(r"[^A-Za-z0-9._-]", "_", f"{mesh}-{parsed.kind}-{parsed.name}")
 
 
 @tls.command("dev-ca")
@@ -108,6 +111,42 @@ def server_tls_flags(*, api: bool) -> Callable[[F], F]:
                      "address and localhost names]"),
         click.option("--xds-trust-domain", help="SPIFFE trust domain of proxy certificates "
                      "[MESHPLANE_XDS_TRUST_DOMAIN; default: any]"),
+    ]
+
+    def decorate(command: F) -> F:
+        for flag in reversed(flags):
+            command = flag(command)
+        return command
+
+    return decorate
+
+
+class Duration(click.ParamType):
+    """A lifetime: seconds, or a number with ``s``, ``m``, ``h`` or ``d`` (``24h``, ``10s``)."""
+
+    name = "duration"
+    _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        unit = self._UNITS.get(text[-1:], None)
+        number = text[:-1] if unit else text
+        if not number.isdigit():
+            self.fail(f"{value!r} is not a duration like 86400, 24h, 90m or 10s", param, ctx)
+        return int(number) * (unit or 1)
+
+
+def mesh_ca_flags() -> Callable[[F], F]:
+    """The mesh CA flags of `meshplane serve` and `meshplane xds` (docs/security.md, "Mesh certificates")."""
+    flags = [
+        click.option("--mesh-ca-cert", help="PEM CA certificate (an intermediate, then its issuers) that "
+                     "issues proxy certificates for ACM references [MESHPLANE_MESH_CA_CERT; default: a CA "
+                     "meshplane creates on first start and keeps in the database]"),
+        click.option("--mesh-ca-key", help="PEM private key of --mesh-ca-cert [MESHPLANE_MESH_CA_KEY]"),
+        click.option("--mesh-cert-ttl", type=Duration(), help="lifetime of issued proxy certificates, "
+                     "renewed at 2/3 of it (e.g. 24h, 90m) [MESHPLANE_MESH_CERT_TTL, seconds; default 24h]"),
     ]
 
     def decorate(command: F) -> F:

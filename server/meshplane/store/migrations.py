@@ -147,3 +147,18 @@ def m004_access_keys(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m005_mesh_ca(db: Database) -> None:
+    """meshplane's mesh certificate authority (pki.mesh_ca), created on first start: one row."""
+    db.executescript(
+        """
+        CREATE TABLE mesh_ca (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            cert TEXT NOT NULL,                -- PEM: the CA certificate
+            key BLOB NOT NULL,                 -- AES-GCM (the key file): 12-byte nonce + ciphertext of the PEM key
+            created_at REAL NOT NULL
+        );
+        """
+    )

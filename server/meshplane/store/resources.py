@@ -570,6 +570,13 @@ class ResourceStore:
             "SELECT kind, parent, name, spec FROM resources WHERE mesh=? ORDER BY id", (mesh,)
         ).fetchall()
 
+    def cloud_map_nodes(self) -> builtins.list[tuple[str, str, str]]:
+        """Every virtual node whose stored spec has ``aws_cloud_map`` discovery, in any mesh, as
+        (mesh, name, stored spec JSON): what the xDS process polls Cloud Map for."""
+        return self.pool.get().execute(
+            "SELECT mesh, name, spec FROM resources WHERE kind='virtualNode' AND instr(spec, '\"aws_cloud_map\"') > 0"
+        ).fetchall()
+
     def revisions_since(self, rev: int, limit: int = 10000) -> list[Revision]:
         """Revisions after ``rev``, oldest first."""
         rows = self.pool.get().execute(

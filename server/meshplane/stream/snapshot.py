@@ -32,7 +32,7 @@ from envoy.service.status.v3 import csds_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from meshplane.stream.types import CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_PREFIX
+from meshplane.stream.types import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, TYPE_PREFIX
 
 HCM_TYPE = TYPE_PREFIX + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
@@ -67,15 +67,36 @@ class Entry:
         """A CSDS ``ClientConfig`` holding this one resource as a ``GenericXdsConfig`` (for config
         dumps: see :meth:`Snapshot.client_config`); built on first use."""
         if self._csds_fragment is None:
+            shown = _redacted(self.any) if self.any.type_url == SECRET else self.any
             self._csds_fragment = csds_pb2.ClientConfig(generic_xds_configs=[
                 csds_pb2.ClientConfig.GenericXdsConfig(
-                    type_url=self.any.type_url, name=self.name, version_info=self.version, xds_config=self.any
+                    type_url=self.any.type_url, name=self.name, version_info=self.version, xds_config=shown
                 )
             ]).SerializeToString()
         return self._csds_fragment
 
     def __repr__(self) -> str:
         return f"Entry({self.name!r}, {self.version})"
+
+
+def _redacted(packed: any_pb2.Any) -> any_pb2.Any:
+    """A Secret with its private key (and any session ticket keys or generic secret) replaced by
+    ``[redacted]``, as Envoy's own config dump shows it: config dumps are stored and served."""
+    from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+
+    secret = secret_pb2.Secret()
+    packed.Unpack(secret)
+    if secret.HasField("tls_certificate") and secret.tls_certificate.HasField("private_key"):
+        secret.tls_certificate.private_key.Clear()
+        secret.tls_certificate.private_key.inline_string = "[redacted]"
+    if secret.HasField("session_ticket_keys"):
+        secret.ClearField("session_ticket_keys")
+    if secret.HasField("generic_secret"):
+        secret.generic_secret.secret.Clear()
+        secret.generic_secret.secret.inline_string = "[redacted]"
+    result = any_pb2.Any()
+    result.Pack(secret)
+    return result
 
 
 def type_hash(pairs: Iterable[tuple[str, str]]) -> str:
@@ -182,6 +203,16 @@ class Snapshot:
         self._bodies: dict[tuple[str, str], bytes] = {}
         self._client_config: bytes | None = None
         self._lock = threading.Lock()
+
+    def replaced(self, type_url: str, entries: Mapping[str, Entry]) -> Snapshot:
+        """A new snapshot: this one with ``entries`` (name -> Entry of ``type_url``) put in place
+        of, or next to, the type's entries of the same names; every other type is shared as is.
+        For owners that renew one resource (a secret) without rebuilding the rest."""
+        merged = {**self._entries.get(type_url, {}), **entries}
+        by_type = {name: merged[name] for name in sorted(merged)}
+        all_entries = {**self._entries, type_url: by_type}
+        hashes = {**self._hashes, type_url: type_hash((n, e.version) for n, e in by_type.items())}
+        return Snapshot._from_entries(all_entries, hashes)
 
     # -- reading ---------------------------------------------------------------------------------
     @property

@@ -19,6 +19,10 @@ __path__ = _accel.extend_path(__name__, __path__)
 from .build import Translator
 from .build import build_all
 from .build import build_proxy_config
+from .cloudmap import CloudMapEndpoints
+from .cloudmap import CloudMapInstance
+from .cloudmap import CloudMapKey
+from .cloudmap import cloud_map_key
 from .config import InconsistentConfigError
 from .config import ProxyConfig
 from .config import check_consistent
@@ -36,6 +40,9 @@ from .state import ProxyRef
 
 __all__ = [
     "CLUSTER_TYPE",
+    "CloudMapEndpoints",
+    "CloudMapInstance",
+    "CloudMapKey",
     "ENDPOINT_TYPE",
     "LISTENER_TYPE",
     "ROUTE_TYPE",
@@ -49,6 +56,7 @@ __all__ = [
     "build_all",
     "build_proxy_config",
     "check_consistent",
+    "cloud_map_key",
     "consistency_problems",
     "proxy_dependencies",
     "revision_keys",

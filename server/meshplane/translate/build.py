@@ -31,6 +31,8 @@ from envoy.config.route.v3 import route_pb2
 from . import endpoints
 from . import ir
 from . import names
+from .cloudmap import NO_ENDPOINTS
+from .cloudmap import CloudMapEndpoints
 from .clusters import build_cluster
 from .config import ProxyConfig
 from .deps import proxy_dependencies
@@ -55,11 +57,15 @@ class Translator:
 
     Create one per state (per build pass); it memoizes by object identity, so the state must
     not change while it is in use.
+
+    :param cloud_map: the instances Cloud Map discovery found, per query (`cloudmap.CloudMapKey`):
+        the endpoints of clusters towards nodes with ``awsCloudMap`` discovery. Read-only data,
+        like the state; a query absent from it gives an assignment without endpoints.
     """
 
-    def __init__(self, state: MeshState | None) -> None:
+    def __init__(self, state: MeshState | None, cloud_map: CloudMapEndpoints = NO_ENDPOINTS) -> None:
         self.state = state
-        self.shared = Shared(state) if state is not None else None
+        self.shared = Shared(state, cloud_map) if state is not None else None
         # IR object id -> (IR object kept alive, proto). Shared IR comes from `Shared`'s memo, so
         # identity is a cheap and exact key (hashing nested IR tuples on every lookup is not).
         self._hosts: dict[int, tuple[ir.VirtualHost, bytes]] = {}
@@ -218,8 +224,12 @@ class Translator:
         clusters: dict[str, cluster_pb2.Cluster] = {}
         assignments: dict[str, endpoint_pb2.ClusterLoadAssignment] = {}
         memo = self._clusters
+        mesh_trust = False
         # Names are unique (dict keys), so sorting the items compares names only.
         for name, cluster in sorted(plan.clusters.items()):
+            tls = cluster.tls
+            if tls is not None and tls.mesh_trust:
+                mesh_trust = True
             found = memo.get(id(cluster))
             if found is None:
                 if cluster.discovery == "static":
@@ -258,7 +268,25 @@ class Translator:
             names.ROUTE_TYPE: route_configs,
         }
         diagnostics = plan.diagnostics
-        return ProxyConfig(resources, tuple(dict.fromkeys(diagnostics)) if diagnostics else ())
+        secrets = _mesh_secrets(planned, mesh_trust)
+        return ProxyConfig(resources, tuple(dict.fromkeys(diagnostics)) if diagnostics else (), secrets)
+
+
+def _mesh_secrets(listeners: Iterable[ir.Listener], mesh_trust: bool) -> tuple[str, ...]:
+    """The names of meshplane's own secrets a proxy's resources reference (ProxyConfig.secrets)."""
+    certificate = False
+    for listener in listeners:
+        chains = listener.chains if listener.default_chain is None else (*listener.chains, listener.default_chain)
+        for chain in chains:
+            tls = chain.tls
+            if tls is not None and tls.mesh_certificate:
+                certificate = True
+    found: list[str] = []
+    if certificate:
+        found.append(names.MESH_CERTIFICATE_SECRET)
+    if mesh_trust:
+        found.append(names.MESH_TRUST_SECRET)
+    return tuple(found)
 
 
 def _name(resource: ir.Listener | ir.RouteConfig | ir.LocalAppRouteConfig) -> str:
@@ -267,15 +295,19 @@ def _name(resource: ir.Listener | ir.RouteConfig | ir.LocalAppRouteConfig) -> st
 
 
 def build_proxy_config(
-    state: MeshState | None, proxy: ProxyRef, overrides: LocalOverrides = NO_OVERRIDES
+    state: MeshState | None,
+    proxy: ProxyRef,
+    overrides: LocalOverrides = NO_OVERRIDES,
+    cloud_map: CloudMapEndpoints = NO_ENDPOINTS,
 ) -> ProxyConfig:
     """The Envoy resources (and diagnostics) for one proxy of ``state``.
 
     :param state: the proxy's mesh, or None when that mesh does not exist.
     :param proxy: which virtual node or gateway the Envoy represents.
     :param overrides: local binding overrides from the Envoy's node metadata.
+    :param cloud_map: what Cloud Map discovery found (see `Translator`).
     """
-    return Translator(state).build(proxy, overrides)
+    return Translator(state, cloud_map).build(proxy, overrides)
 
 
 def build_all(

@@ -24,10 +24,15 @@ class ProxyConfig:
         `names.TYPE_URLS` (possibly empty), each sorted by name. Messages may be shared between
         the configs of one build pass: treat them as read-only.
     :param diagnostics: why something the specs mention is not (fully) served.
+    :param secrets: the names of meshplane's own secrets the resources reference over ADS
+        (`names.MESH_CERTIFICATE_SECRET`, `names.MESH_TRUST_SECRET`), sorted; the caller adds
+        them (type ``Secret``) to the proxy's snapshot, or the referencing listeners and
+        clusters stay warming.
     """
 
     resources: Mapping[str, Mapping[str, Message]]
     diagnostics: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
 
     @classmethod
     def empty(cls, *diagnostics: str) -> ProxyConfig:

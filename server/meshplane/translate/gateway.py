@@ -114,10 +114,27 @@ def plan_gateway(shared: Shared, name: str, spec: specs.Spec, overrides: LocalOv
         config = names.ingress_route_config(protocol, port)
         plan.route_configs.append(ir.RouteConfig(config, (ir.VirtualHost("gateway", ("*",), tuple(routes)),)))
         stat = f"{names.STAT_INGRESS}.{protocol}.{port}" if several else names.STAT_INGRESS
-        chain = ir.HttpChain(config, stat, tls=tls or None, access_log=log)
+        chain = ir.HttpChain(config, stat, tls=tls or None, access_log=log,
+                             health_check_path=_health_check_path(listener, port, where, plan.diagnostics))
         bind = port if overrides.ingress_port is None else overrides.ingress_port + index
         plan.listeners.append(ir.Listener(names.listener_name("ingress", bind), address, bind, True, (chain,)))
     return plan
+
+
+def _health_check_path(listener: specs.Spec, port: int, where: str, diagnostics: list[str]) -> str | None:
+    """The path the gateway answers itself for the listener's ``healthCheck`` (http and http2,
+    on the listener's own port), or None; anything else it cannot answer gets a diagnostic."""
+    check = specs.sub(listener, "health_check")
+    if not check:
+        return None
+    path, wanted = check.get("path"), check.get("port")
+    if check.get("protocol") not in ("http", "http2") or not isinstance(path, str) or not path:
+        diagnostics.append(f"{where}: only http and http2 health checks with a path are answered")
+        return None
+    if isinstance(wanted, int) and wanted != port:
+        diagnostics.append(f"{where}: health check port {wanted} is not the listener's: not answered")
+        return None
+    return path
 
 
 def _routes_for(

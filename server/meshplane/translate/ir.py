@@ -162,6 +162,8 @@ class UpstreamTls(NamedTuple):
     trust_file: str | None = None
     trust_sds: str | None = None
     subject_alt_names: tuple[str, ...] = ()
+    # ``validation.trust.acm``: meshplane's own trust bundle, a secret on the ADS stream.
+    mesh_trust: bool = False
 
 
 class HealthCheck(NamedTuple):
@@ -187,8 +189,9 @@ class Cluster(NamedTuple):
     """One upstream cluster.
 
     ``static`` and the DNS kinds carry their endpoint inline; ``eds`` gets a
-    ClusterLoadAssignment with ``host:port``; ``original_dst`` and ``dynamic_forward_proxy`` pick
-    the destination per connection or request.
+    ClusterLoadAssignment with ``host:port``, or, when ``endpoints`` is set (Cloud Map discovery),
+    one endpoint per address there on ``port`` (possibly none); ``original_dst`` and
+    ``dynamic_forward_proxy`` pick the destination per connection or request.
     """
 
     name: str
@@ -202,6 +205,9 @@ class Cluster(NamedTuple):
     tls: UpstreamTls | None = None
     health_check: HealthCheck | None = None
     outlier: Outlier | None = None
+    # Discovered endpoint addresses (eds only): they go into the ClusterLoadAssignment, never into
+    # the Cluster proto, so a change of them sends EDS alone.
+    endpoints: tuple[str, ...] | None = None
 
 
 # --- listeners
@@ -217,6 +223,8 @@ class DownstreamTls(NamedTuple):
     trust_file: str | None = None
     trust_sds: str | None = None
     subject_alt_names: tuple[str, ...] = ()
+    # ``certificate.acm``: a certificate meshplane's CA issues for this proxy, on the ADS stream.
+    mesh_certificate: bool = False
 
 
 class AccessLog(NamedTuple):
@@ -237,6 +245,9 @@ class HttpChain(NamedTuple):
     access_log: AccessLog | None = None
     # Set to a dns_lookup_family to add the dynamic forward proxy filter (ALLOW_ALL, one host).
     forward_proxy_lookup_family: str | None = None
+    # Set to a path: Envoy itself answers GET <path> (200, 503 while draining): a gateway
+    # listener's healthCheck, for the load balancer in front of it.
+    health_check_path: str | None = None
 
 
 class TcpChain(NamedTuple):

@@ -9,6 +9,7 @@ from envoy.config.listener.v3 import listener_components_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.filters.http.dynamic_forward_proxy.v3 import dynamic_forward_proxy_pb2
+from envoy.extensions.filters.http.health_check.v3 import health_check_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
@@ -60,6 +61,8 @@ def build_connection_manager(chain: ir.HttpChain) -> hcm_pb2.HttpConnectionManag
     result.upgrade_configs.add(upgrade_type="websocket")
     if chain.access_log is not None:
         result.access_log.append(_access_log(chain.access_log))
+    if chain.health_check_path is not None:
+        result.http_filters.append(_health_check_filter(chain.health_check_path))
     if chain.forward_proxy_lookup_family is not None:
         proxy = hcm_pb2.HttpFilter(name="envoy.filters.http.dynamic_forward_proxy")
         proxy.typed_config.Pack(
@@ -67,6 +70,18 @@ def build_connection_manager(chain: ir.HttpChain) -> hcm_pb2.HttpConnectionManag
         )
         result.http_filters.append(proxy)
     result.http_filters.append(_ROUTER)
+    return result
+
+
+def _health_check_filter(path: str) -> hcm_pb2.HttpFilter:
+    """Envoy answers requests for ``path`` itself (not passed to the routes): 200 while serving,
+    503 once draining or failed (``/healthcheck/fail``), so a load balancer stops sending first."""
+    config = health_check_pb2.HealthCheck()
+    config.pass_through_mode.value = False
+    header = config.headers.add(name=":path")
+    header.string_match.exact = path
+    result = hcm_pb2.HttpFilter(name="envoy.filters.http.health_check")
+    result.typed_config.Pack(config)
     return result
 
 

@@ -29,6 +29,12 @@ EGRESS_CONNECT_TIMEOUT_MS = 1_000
 # The cluster App Mesh's bootstrap defines for SDS (a unix socket to the SDS agent); SDS secret
 # names in specs are fetched through it. The Envoy bootstrap must define this static cluster.
 SDS_CLUSTER = "static_cluster_sds_unix_socket"
+# The secrets meshplane itself serves over SDS on the ADS stream (``sds_config: {ads: {}}``) in
+# place of ACM: the proxy's certificate issued by meshplane's mesh CA (listeners naming an ACM
+# certificate), and the mesh CA's trust bundle (client policies trusting ACM). The secret
+# contents are built outside translate (meshplane.pki.issuer) and added to the snapshot.
+MESH_CERTIFICATE_SECRET = "meshplane-mesh-certificate"
+MESH_TRUST_SECRET = "meshplane-mesh-trust"
 # One DNS cache shared by the dynamic forward proxy filter and cluster (their configs must match).
 DFP_CACHE = "meshplane_allow_all_dns_cache"
 

@@ -18,6 +18,9 @@ from . import ir
 from . import names
 from . import policies
 from . import specs
+from .cloudmap import NO_ENDPOINTS
+from .cloudmap import CloudMapEndpoints
+from .cloudmap import addresses
 from .services import Resolver
 from .services import ServicePort
 from .services import Target
@@ -77,10 +80,14 @@ _new_virtual_host = ir.maker(ir.VirtualHost)
 
 
 class Shared:
-    """Per-MeshState memo of proxy-independent IR (one instance per build pass)."""
+    """Per-MeshState memo of proxy-independent IR (one instance per build pass).
 
-    def __init__(self, state: MeshState) -> None:
+    :param cloud_map: the instances Cloud Map discovery found, per query (see `cloudmap`).
+    """
+
+    def __init__(self, state: MeshState, cloud_map: CloudMapEndpoints = NO_ENDPOINTS) -> None:
         self.state = state
+        self.cloud_map = cloud_map
         self.mesh = state.mesh_name
         self.resolver = Resolver(state)
         self.mesh_preference = self.resolver.mesh_preference
@@ -113,6 +120,8 @@ class Shared:
 
         DNS discovery: an IP literal hostname becomes an EDS cluster with one endpoint;
         otherwise responseType ENDPOINTS -> STRICT_DNS, LOADBALANCER (default) -> LOGICAL_DNS.
+        Cloud Map discovery: an EDS cluster with the discovered addresses on the listener port
+        (none while the query has not been answered yet).
         The target listener's health check and outlier detection run here, in the client.
         """
         key = (target.cluster, tls, limits)
@@ -120,7 +129,12 @@ class Shared:
         if found is None:
             node = self.resolver.node(target.node)
             host = str(node.hostname)
-            if specs.is_ip(host):
+            endpoints: tuple[str, ...] | None = None
+            if node.cloud_map is not None:
+                discovery = "eds"
+                host = ""
+                endpoints = addresses(self.cloud_map.get(node.cloud_map, ()), node.preference)
+            elif specs.is_ip(host):
                 discovery = "eds"
             elif node.discovery["dns"].get("response_type") == "ENDPOINTS":  # reachable: dns is a mapping
                 discovery = "strict_dns"
@@ -147,6 +161,7 @@ class Shared:
                     tls,
                     health,
                     outlier,
+                    endpoints,
                 )
             )
         return found
@@ -215,8 +230,9 @@ class Shared:
         diagnostics: list[str] = []
         where = f"client policy for {port.service}"
         for target in port.targets:
-            host = str(self.resolver.node(target.node).hostname)
-            sni = None if specs.is_ip(host) else host
+            hostname = self.resolver.node(target.node).hostname
+            # Cloud Map nodes have no one name to send (their instances are addresses).
+            sni = None if hostname is None or specs.is_ip(hostname) else hostname
             tls = policies.client_tls(policy, target.port, sni, where, diagnostics)
             if tls is False:
                 return False, (), tuple(diagnostics)

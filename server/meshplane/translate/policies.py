@@ -13,9 +13,10 @@ from . import specs
 def listener_tls(listener: specs.Spec, where: str, diagnostics: list[str]) -> ir.DownstreamTls | None | Literal[False]:
     """A listener's TLS termination.
 
-    Returns the IR, None for plaintext (no TLS or mode DISABLED), or False when STRICT TLS cannot
-    be served (an ACM certificate): the caller then serves nothing on that port (fail closed).
-    PERMISSIVE with an ACM certificate degrades to plaintext only.
+    Returns the IR, None for plaintext (no TLS or mode DISABLED), or False when STRICT TLS has no
+    certificate: the caller then serves nothing on that port (fail closed). An ACM certificate
+    becomes a certificate meshplane's mesh CA issues for the proxy (``mesh_certificate``: the
+    certificate ARN itself is not used).
     """
     tls = specs.sub(listener, "tls")
     mode = tls.get("mode")
@@ -25,11 +26,9 @@ def listener_tls(listener: specs.Spec, where: str, diagnostics: list[str]) -> ir
     file = specs.sub(certificate, "file")
     sds = specs.sub(certificate, "sds").get("secret_name")
     chain, key = file.get("certificate_chain"), file.get("private_key")
-    if not (isinstance(chain, str) and isinstance(key, str)) and not isinstance(sds, str):
-        if "acm" in certificate:
-            diagnostics.append(f"{where}: ACM certificates cannot be served by meshplane (use file or sds)")
-        else:
-            diagnostics.append(f"{where}: TLS certificate missing")
+    acm = isinstance(specs.sub(certificate, "acm").get("certificate_arn"), str)
+    if not (isinstance(chain, str) and isinstance(key, str)) and not isinstance(sds, str) and not acm:
+        diagnostics.append(f"{where}: TLS certificate missing")
         return False if mode == "STRICT" else None
     trust = specs.sub(tls, "validation", "trust")
     return ir.DownstreamTls(
@@ -40,14 +39,16 @@ def listener_tls(listener: specs.Spec, where: str, diagnostics: list[str]) -> ir
         trust_file=_str(specs.sub(trust, "file").get("certificate_chain")),
         trust_sds=_str(specs.sub(trust, "sds").get("secret_name")),
         subject_alt_names=_sans(specs.sub(tls, "validation")),
+        mesh_certificate=acm and not isinstance(chain, str) and not isinstance(sds, str),
     )
 
 
 def client_tls(policy: specs.Spec, port: int, sni: str | None, where: str, diagnostics: list[str]) -> ir.UpstreamTls | None | Literal[False]:
     """TLS origination from a client policy for a backend on ``port``.
 
-    None when TLS does not apply (no policy, ``enforce: false``, or ``port`` not listed);
-    False when the trust is ACM (not servable here: the backend is left out, fail closed).
+    None when TLS does not apply (no policy, ``enforce: false``, or ``port`` not listed). An ACM
+    trust becomes meshplane's mesh CA trust bundle (``mesh_trust``: the CA ARNs are not used).
+    The False of the return type is kept for callers that fail closed on an unservable policy.
     """
     tls = specs.sub(policy, "tls")
     if not tls or tls.get("enforce") is False:
@@ -56,9 +57,6 @@ def client_tls(policy: specs.Spec, port: int, sni: str | None, where: str, diagn
     if ports and port not in ports:
         return None
     trust = specs.sub(tls, "validation", "trust")
-    if "acm" in trust:
-        diagnostics.append(f"{where}: ACM trust cannot be served by meshplane (use file or sds)")
-        return False
     certificate = specs.sub(tls, "certificate")
     file = specs.sub(certificate, "file")
     return ir.UpstreamTls(
@@ -69,6 +67,7 @@ def client_tls(policy: specs.Spec, port: int, sni: str | None, where: str, diagn
         trust_file=_str(specs.sub(trust, "file").get("certificate_chain")),
         trust_sds=_str(specs.sub(trust, "sds").get("secret_name")),
         subject_alt_names=_sans(specs.sub(tls, "validation")),
+        mesh_trust="acm" in trust,
     )
 
 

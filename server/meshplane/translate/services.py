@@ -15,6 +15,8 @@ from . import ir
 from . import matches
 from . import names
 from . import specs
+from .cloudmap import CloudMapKey
+from .cloudmap import cloud_map_key
 from .state import MeshState
 
 
@@ -66,9 +68,10 @@ class Service(NamedTuple):
 class Node(NamedTuple):
     """What clients and the node's own Envoy need to know about a virtual node.
 
-    ``reason`` says why clients cannot reach it (None when they can, with ``hostname`` set);
-    ``discovery`` is its ``service_discovery`` spec and ``preference`` its effective IP
-    preference (its own, else the mesh's).
+    ``reason`` says why clients cannot reach it (None when they can, with ``hostname`` set for
+    DNS discovery or ``cloud_map`` for Cloud Map discovery); ``discovery`` is its
+    ``service_discovery`` spec and ``preference`` its effective IP preference (its own, else the
+    mesh's).
     """
 
     name: str
@@ -77,6 +80,7 @@ class Node(NamedTuple):
     reason: str | None
     discovery: specs.Spec = specs.EMPTY
     preference: str | None = None
+    cloud_map: CloudMapKey | None = None
 
 
 # Fast constructors (see ir.maker) for the values made once per service, target and node.
@@ -124,13 +128,20 @@ class Resolver:
         if preference is None:
             preference = self.mesh_preference
         reason = None
-        if "aws_cloud_map" in discovery:
-            reason = f"virtual node {name} uses awsCloudMap service discovery, which meshplane cannot serve"
+        cloud_map = cloud_map_key(discovery) if "aws_cloud_map" in discovery else None
+        if cloud_map is not None:
+            dns_hostname = None  # clients get the instances Cloud Map discovery finds (EDS)
+            if not listeners:
+                reason = f"virtual node {name} has no listeners"
+        elif "aws_cloud_map" in discovery:
+            reason = f"virtual node {name} names no Cloud Map namespace and service"
         elif not isinstance(dns_hostname, str):
             reason = f"virtual node {name} has no DNS service discovery"
         elif not listeners:
             reason = f"virtual node {name} has no listeners"
-        return _new_node((name, listeners, None if reason else dns_hostname, reason, discovery, preference))
+        return _new_node(
+            (name, listeners, None if reason else dns_hostname, reason, discovery, preference, cloud_map)
+        )
 
     def service(self, name: str) -> Service:
         """Resolve a virtual service by name (memoized)."""

@@ -50,10 +50,6 @@ def plan_node(shared: Shared, name: str, spec: specs.Spec, overrides: LocalOverr
     preference = node.preference
     address = specs.bind_address(preference)
     log = policies.access_log(spec) if "logging" in spec else None
-    if "aws_cloud_map" in node.discovery:
-        plan.diagnostics.append(
-            f"virtual node {name} uses awsCloudMap service discovery: stored, but clients cannot reach it through meshplane"
-        )
     if node.listeners:
         _ingress(shared, plan, name, node.listeners, overrides, preference, address, log)
     _egress(shared, plan, name, spec, overrides, address, log)

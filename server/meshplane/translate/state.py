@@ -13,6 +13,8 @@ from dataclasses import field
 from typing import Any
 from typing import Literal
 
+from meshplane.auth.arns import parse_node_id
+
 ProxyKind = Literal["virtualNode", "virtualGateway"]
 PROXY_KINDS: tuple[str, ...] = ("virtualNode", "virtualGateway")
 
@@ -72,22 +74,20 @@ class ProxyRef:
     def parse(cls, node_id: str) -> ProxyRef | None:
         """Parse an Envoy ``node.id``; None when it names no virtual node or gateway.
 
-        Accepts ``mesh/<mesh>/virtualNode/<name>``, ``mesh/<mesh>/virtualGateway/<name>`` and the
-        resource ARN ``arn:aws:appmesh:<region>:<acct>:mesh/<mesh>/virtualNode/<name>``. This is
-        the App Mesh Envoy agent's rule: split on ``/``, need at least 4 parts, ``[1]`` is the mesh,
-        ``[2]`` the kind, ``[3]`` the name.
+        Accepts ``mesh/<mesh>[@<owner>]/virtualNode|virtualGateway/<name>`` and the resource ARN
+        ``arn:aws:appmesh:<region>:<acct>:mesh/<mesh>/virtualNode/<name>`` (the forms App Mesh's
+        Envoy agent and k8s controller send), through the project's one node id parser
+        (``auth.arns.parse_node_id``). The owner account and region an id may name are not part
+        of the reference: whether this server serves them is the caller's check (``auth.arns.foreign_node``).
         """
         if not isinstance(node_id, str):
             return None
-        parts = node_id.split("/")
-        if len(parts) < 4:
+        try:
+            parsed = parse_node_id(node_id)
+        except ValueError:
             return None
-        head, mesh, kind, name = parts[0], parts[1], parts[2], parts[3]
-        if head != "mesh" and not (head.startswith("arn:") and head.endswith(":mesh")):
-            return None
-        if kind not in PROXY_KINDS or not mesh or not name:
-            return None
-        return cls(mesh, kind, name)  # type: ignore[arg-type]
+        kind: ProxyKind = "virtualGateway" if parsed.kind == "virtualGateway" else "virtualNode"
+        return cls(parsed.mesh, kind, parsed.name)
 
     @property
     def node_id(self) -> str:

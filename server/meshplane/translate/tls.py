@@ -2,6 +2,9 @@
 
 File certificates become inline file names; SDS secret names are fetched over gRPC from the
 SDS agent behind the bootstrap's ``static_cluster_sds_unix_socket`` (App Mesh's own layout).
+ACM certificates and ACM trust become meshplane's own secrets (``names.MESH_CERTIFICATE_SECRET``,
+``names.MESH_TRUST_SECRET``) fetched over the ADS stream itself: only the references are made
+here; the secrets are issued and added to the proxy's snapshot outside translate.
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ def _sds(secret: str) -> secret_pb2.SdsSecretConfig:
     return secret_pb2.SdsSecretConfig(name=secret, sds_config=source)
 
 
+def _ads_sds(secret: str) -> secret_pb2.SdsSecretConfig:
+    """A secret served by meshplane on the ADS stream (``sds_config: {ads: {}}``)."""
+    source = config_source_pb2.ConfigSource(resource_api_version=config_source_pb2.V3)
+    source.ads.SetInParent()
+    return secret_pb2.SdsSecretConfig(name=secret, sds_config=source)
+
+
 def _san_matcher(name: str) -> common_pb2.SubjectAltNameMatcher:
     # App Mesh SANs are plain strings; SPIFFE-style ones are URIs, everything else a DNS name.
     san_type = common_pb2.SubjectAltNameMatcher.URI if "://" in name else common_pb2.SubjectAltNameMatcher.DNS
@@ -43,6 +53,8 @@ def _common(
     trust_file: str | None,
     trust_sds: str | None,
     sans: tuple[str, ...],
+    mesh_certificate: bool,
+    mesh_trust: bool,
 ) -> None:
     if chain is not None and key is not None:
         certificate = context.tls_certificates.add()
@@ -50,10 +62,13 @@ def _common(
         certificate.private_key.filename = key
     if certificate_sds is not None:
         context.tls_certificate_sds_secret_configs.append(_sds(certificate_sds))
+    elif mesh_certificate:
+        context.tls_certificate_sds_secret_configs.append(_ads_sds(names.MESH_CERTIFICATE_SECRET))
     matchers = [_san_matcher(name) for name in sans]
-    if trust_sds is not None:
+    if trust_sds is not None or mesh_trust:
         combined = context.combined_validation_context
-        combined.validation_context_sds_secret_config.CopyFrom(_sds(trust_sds))
+        trust_source = _ads_sds(names.MESH_TRUST_SECRET) if mesh_trust else _sds(trust_sds or "")
+        combined.validation_context_sds_secret_config.CopyFrom(trust_source)
         # Envoy requires the default context even when it adds nothing (no SAN checks).
         combined.default_validation_context.SetInParent()
         combined.default_validation_context.match_typed_subject_alt_names.extend(matchers)
@@ -76,6 +91,8 @@ def upstream_context(policy: ir.UpstreamTls) -> tls_pb2.UpstreamTlsContext:
         policy.trust_file,
         policy.trust_sds,
         policy.subject_alt_names,
+        False,
+        policy.mesh_trust,
     )
     return result
 
@@ -91,6 +108,8 @@ def downstream_context(policy: ir.DownstreamTls) -> tls_pb2.DownstreamTlsContext
         policy.trust_file,
         policy.trust_sds,
         policy.subject_alt_names,
+        policy.mesh_certificate,
+        False,
     )
     if policy.trust_file is not None or policy.trust_sds is not None:
         result.require_client_certificate.value = True
