@@ -165,6 +165,7 @@ class KeyStore:
         self.rows = KeyRows(self.pool)
         self._aead: AESGCM | None = None
         self._cache: dict[str, tuple[float, Key | None]] = {}
+        self._known: dict[str, tuple[KeyRow, Key]] = {}  # the row each cached Key was made from
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -188,12 +189,23 @@ class KeyStore:
         row = self.rows.get(access_key_id)
         key = None
         if row is not None:
-            secret = self._decrypt(row)
-            key = None if secret is None else self._to_key(row, secret)
+            known = self._known.get(access_key_id)
+            if known is not None and known[0] == row:
+                # Unchanged since the last look: the same Key (and Policy) object, so that the API's
+                # per-policy decision memo stays valid, and no decrypting or parsing again.
+                key = known[1]
+            else:
+                secret = self._decrypt(row)
+                key = None if secret is None else self._to_key(row, secret)
         with self._lock:
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
+                self._known.clear()
             self._cache[access_key_id] = (now + CACHE_TTL_S, key)
+            if row is not None and key is not None:
+                self._known[access_key_id] = (row, key)
+            else:
+                self._known.pop(access_key_id, None)
         return key
 
     def resource_tags(self, arn: str) -> dict[str, str] | None:

@@ -133,8 +133,7 @@ def verify(
     else:
         timestamp, signed_at = _request_timestamp(headers)
         expires = None
-    names = signed_names.split(";")
-    _check_signed_names(names, headers, presigned)
+    names = _check_signed_names(signed_names, headers, presigned)
 
     if scope_date != timestamp[:8]:
         raise InvalidSignatureException(
@@ -165,7 +164,7 @@ def verify(
     else:
         body_hash = EMPTY_PAYLOAD_SHA256
     query = _canonical_query(raw_query, drop_signature=presigned)
-    header_block = "".join(f"{name}:{_header_value(name, headers, host)}\n" for name in names)
+    header_block = "".join([f"{name}:{_header_value(name, headers, host)}\n" for name in names])
     signing_key = signing_key_for(key.secret, scope_date, region, service)
     paths = (raw_path,) if isinstance(raw_path, str) else tuple(raw_path)
     canonical = ""
@@ -312,8 +311,10 @@ def _request_timestamp(headers: Headers) -> tuple[str, float]:
     return parsed.astimezone(dt.timezone.utc).strftime(SIGV4_TIMESTAMP), parsed.timestamp()
 
 
-def _check_signed_names(names: list[str], headers: Headers, presigned: bool) -> None:
-    if names != sorted(names) or any(not n or n != n.lower() for n in names):
+def _check_signed_names(signed_names: str, headers: Headers, presigned: bool) -> tuple[str, ...]:
+    """The names of ``SignedHeaders``, checked: lower-case, sorted, ``host`` and the date among them."""
+    names = _split_signed_names(signed_names)
+    if names is None:
         raise IncompleteSignatureException(
             "SignedHeaders must be lower-case header names, sorted and separated by ';'."
         )
@@ -323,6 +324,16 @@ def _check_signed_names(names: list[str], headers: Headers, presigned: bool) -> 
         dated = "x-amz-date" if headers.get("x-amz-date") is not None else "date"
         if dated not in names:
             raise InvalidSignatureException(f"'{dated}' must be a 'SignedHeader' in the AWS Authorization.")
+    return names
+
+
+@lru_cache(maxsize=256)  # a client sends the same few lists on every request
+def _split_signed_names(signed_names: str) -> tuple[str, ...] | None:
+    """``SignedHeaders`` split on ``;``, or None unless lower-case, sorted and without empty names."""
+    names = signed_names.split(";")
+    if names != sorted(names) or any(not n or n != n.lower() for n in names):
+        return None
+    return tuple(names)
 
 
 def _check_time(timestamp: str, signed_at: float, now: float, expires: int | None) -> None:
