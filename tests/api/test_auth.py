@@ -312,6 +312,29 @@ def test_presigned_urls(auth_server: AuthServer) -> None:
     assert tampered.status_code == 403 and tampered.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
 
 
+def test_import_is_for_admin_keys_only(auth_server: AuthServer) -> None:
+    """A policy naming meshplane:Import (or *) does not open imports: they write past per-resource checks."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    mesh = unique("imported")
+    body = json.dumps([{"meshName": mesh, "spec": {}, "metadata": {}}])
+    everything = auth_server.create_key(unique("all"), policy={"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["meshplane:*", "appmesh:*"], "Resource": "*"}]})
+
+    def post(key: dict[str, str]) -> requests.Response:
+        url = auth_server.endpoint + "/meshplane/v1/import?dryRun=true"
+        request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
+        SigV4Auth(Credentials(key["AccessKeyId"], key["SecretAccessKey"]), "appmesh", AUTH_REGION).add_auth(request)
+        return requests.post(url, data=body, headers=dict(request.headers.items()), timeout=30)
+
+    refused = post(everything)
+    assert refused.status_code == 403 and refused.headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    assert "meshplane:Import" in refused.json()["message"]
+    assert post(auth_server.admin).status_code == 200
+
+
 def signed_get(endpoint: str, key: dict[str, str], path: str, params: dict[str, str]) -> requests.Response:
     """GET signed with botocore's SigV4Auth (meshplane's own endpoints have no boto3 client)."""
     from urllib.parse import urlencode

@@ -24,7 +24,7 @@ from werkzeug.local import LocalProxy
 from meshplane import kinds
 from meshplane.auth import audit, authorize, denial_message, sigv4
 from meshplane.auth.actions import Request as Wanted
-from meshplane.auth.actions import UNLISTED_ACTION, meshplane_request, resource_request, tagging_request
+from meshplane.auth.actions import ADMIN_ONLY_ACTIONS, meshplane_request, resource_request, tagging_request
 from meshplane.auth.keys import Key, KeyStore
 from meshplane.config import Config
 from meshplane.console import session as console_session
@@ -133,7 +133,7 @@ def authenticate(request: Request) -> None:
         **wanted.context,
     }
     try:
-        if wanted.action == UNLISTED_ACTION:  # an endpoint the actions table does not name: admins only
+        if wanted.action in ADMIN_ONLY_ACTIONS:  # imports, and endpoints the actions table does not name
             raise AccessDeniedException(denial_message(key.principal_arn, wanted.action, wanted.resources[0]))
         authorize(key, wanted.action, wanted.resources, context,
                   resource_tags=state.keys.resource_tags if wanted.existing else None)

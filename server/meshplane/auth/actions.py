@@ -62,6 +62,9 @@ ALL_ACTIONS: tuple[str, ...] = (
 
 #: Used for an endpoint no table names: only admin keys may call it.
 UNLISTED_ACTION = "meshplane:Unlisted"
+#: Actions only admin keys may perform, whatever a policy says: an import writes any resource of any
+#: mesh in one go, past the per-resource checks a policy would make of the same writes through the API.
+ADMIN_ONLY_ACTIONS = frozenset({UNLISTED_ACTION, "meshplane:Import"})
 
 
 @dataclass(frozen=True)
