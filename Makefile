@@ -30,6 +30,7 @@ run: install
 
 test: install
 	sh tests/console/ensure_chromium.sh
+	sh tests/ensure_postgresql.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import re
 import uuid
 
+import psycopg
 import pytest
 
 from clients import make_client
+from pgserver import PostgresServer
 from procs import MeshplaneServer
 
 ACCOUNT = "111122223333"
@@ -44,6 +47,48 @@ def endpoint(live_server: MeshplaneServer) -> str:
 def appmesh(endpoint: str):  # type: ignore[no-untyped-def]
     """A boto3 App Mesh client pointed at the live server (it parses with AWS's own model)."""
     return make_client(endpoint)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (tests/pgserver.py; fsync on), removed at the end.
+
+    Tests that stop or kill it must start it again before they return; tests that crash it under
+    load or change its settings should start a PostgresServer of their own.
+    """
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a fresh empty database, owned by the role ``meshplane``, dropped after the test."""
+    slug = re.sub(r"[^a-z0-9_]+", "_", request.node.name.lower())[:40]
+    name = f"t_{slug}_{uuid.uuid4().hex[:8]}"
+    url = postgres.create_database(name)
+    yield url
+    try:
+        postgres.drop_database(name)
+    except psycopg.Error:  # the test left the server stopped: nothing to drop, it goes at session end
+        pass
+
+
+@pytest.fixture
+def make_db(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """``make_db(backend, name)``: a fresh database of ``backend`` for this test: a SQLite file path,
+    or the URL of a new PostgreSQL database on the session's server (started on first need)."""
+
+    def make(backend: str, name: str = "db") -> str:
+        if backend == "sqlite":
+            return str(tmp_path / f"{name}.db")
+        server: PostgresServer = request.getfixturevalue("postgres")
+        slug = re.sub(r"[^a-z0-9_]+", "_", name.lower())[:30]
+        return server.create_database(f"t_{slug}_{uuid.uuid4().hex[:8]}")
+
+    return make
 
 
 @pytest.fixture

@@ -84,6 +84,24 @@ class Process:
         self.popen.wait(timeout=10)
 
 
+def is_url(db: Path | str) -> bool:
+    """A PostgreSQL URL rather than a SQLite file."""
+    return str(db).startswith("postgresql://")
+
+
+def db_args(db: Path | str, env: dict[str, str] | None = None) -> list[str]:
+    """``--db FILE`` for SQLite; nothing for a PostgreSQL URL, which travels in MESHPLANE_DB (db_env)
+    so that its password is never on a command line."""
+    return [] if is_url(db) else ["--db", str(db)]
+
+
+def db_env(db: Path | str, env: dict[str, str] | None = None) -> dict[str, str] | None:
+    """The environment for a meshplane command over ``db`` (MESHPLANE_DB set for a URL)."""
+    if not is_url(db):
+        return env
+    return {**(env or env_with_venv()), "MESHPLANE_DB": str(db)}
+
+
 class MeshplaneServer(Process):
     """`meshplane serve` on 127.0.0.1:0 over ``db``; ``endpoint`` is its base URL once started.
 
@@ -91,11 +109,12 @@ class MeshplaneServer(Process):
     default 18000); ``xds_address`` is then its ``HOST:PORT`` and ``xds_port`` its port.
     """
 
-    def __init__(self, db: Path, log_path: Path, *args: str, xds: bool = False,
+    def __init__(self, db: Path | str, log_path: Path, *args: str, xds: bool = False,
                  env: dict[str, str] | None = None, xds_listen: str = "127.0.0.1:0") -> None:
-        argv = [str(BIN / "meshplane"), "serve", "--db", str(db), "--api-listen", "127.0.0.1:0"]
+        argv = [str(BIN / "meshplane"), "serve", *db_args(db, env), "--api-listen", "127.0.0.1:0"]
         argv += ["--xds-listen", xds_listen if xds else "off"]
-        super().__init__([*argv, *args], log_path, env=env)
+        super().__init__([*argv, *args], log_path, env=db_env(db, env))
+        self.db = db
         self.xds_address: str | None = None
         self.xds_port: int | None = None
         try:

@@ -32,7 +32,7 @@ def create_app(config: Config | None = None, *, run_migrations: bool = True) -> 
     app.extensions["meshplane.config"] = config
     store = ResourceStore(config)
     app.extensions["meshplane.store"] = store
-    app.extensions["meshplane.proxies"] = ProxyStore(store.pool)
+    app.extensions["meshplane.proxies"] = ProxyStore(store.pool, config.ensure_replica_id())
     register_api(app, config)
     __import__("meshplane.console", fromlist=["register"]).register(app, config)  # /ui/ (docs/console.md)
     # Outermost: an answer given before the body was read must not cost the client its connection.

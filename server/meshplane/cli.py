@@ -27,7 +27,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--db", help="SQLite database file [MESHPLANE_DB; default meshplane.db]")
+@click.option("--db", help="SQLite database file or postgresql:// URL [MESHPLANE_DB; default meshplane.db]")
 @click.option("--api-listen", help="REST API HOST:PORT [MESHPLANE_API_LISTEN; default 127.0.0.1:8080]")
 @click.option("--xds-listen", help="xDS gRPC HOST:PORT, unix:///PATH or 'off' [MESHPLANE_XDS_LISTEN; default 127.0.0.1:18000]")
 @click.option("--account-id", help="12-digit account id [MESHPLANE_ACCOUNT_ID; default 111122223333]")
@@ -50,7 +50,12 @@ def main() -> None:
               help="sigv4: every request signed with a `meshplane keys` key; none: accept anyone, even off "
                    "loopback [MESHPLANE_AUTH; default: none, and loopback listeners only]")
 @click.option("--audit-log", help="append the audit log (JSON lines) to this file [MESHPLANE_AUDIT_LOG; default: standard output]")
-@click.option("--key-file", help="key encrypting access key secrets [MESHPLANE_KEY_FILE; default <db>.key]")
+@click.option("--key-file", help="key encrypting access key secrets [MESHPLANE_KEY_FILE; default <db>.key, "
+                                  "or meshplane.key with PostgreSQL]")
+@click.option("--replica-id", help="this replica's id in proxy status and leadership [MESHPLANE_REPLICA_ID; "
+                                   "default: host name + random suffix]")
+@click.option("--leader-interval", type=float,
+              help="seconds between runs of the leader's jobs [MESHPLANE_LEADER_INTERVAL; default 5]")
 def serve(**flags: Any) -> None:
     """Serve the App Mesh REST API and the xDS streamer."""
     from meshplane.children import exit_now
@@ -61,7 +66,7 @@ def serve(**flags: Any) -> None:
 
 
 @main.command()
-@click.option("--db", help="SQLite database file [MESHPLANE_DB; default meshplane.db]")
+@click.option("--db", help="SQLite database file or postgresql:// URL [MESHPLANE_DB; default meshplane.db]")
 @click.option("--xds-listen", help="xDS gRPC HOST:PORT or unix:///PATH [MESHPLANE_XDS_LISTEN; default 127.0.0.1:18000]")
 @click.option("--debounce-ms", type=int, help="quiet time before a push [MESHPLANE_DEBOUNCE_MS; default 100]")
 @click.option("--debounce-max-ms", type=int, help="longest delay of a push [MESHPLANE_DEBOUNCE_MAX_MS; default 5000]")
@@ -90,9 +95,23 @@ def xds(worker: str | None, **flags: Any) -> None:
     exit_now()  # stopped cleanly: skip the interpreter's slow teardown (Ctrl-C stops within 3 s)
 
 
+@main.command(hidden=True)
+@click.option("--db", help="SQLite database file or postgresql:// URL [MESHPLANE_DB; default meshplane.db]")
+def replica(**flags: Any) -> None:
+    """Internal: this replica's heartbeat, leader election and leader jobs (`serve` starts it)."""
+    from meshplane.replicas.runner import main as run_replica
+
+    run_replica(_config(**flags))
+    from meshplane.children import exit_now
+
+    exit_now()
+
+
 @main.command("envoy-bootstrap")
 @click.option("--node-id", required=True, help="mesh/<mesh>/virtualNode/<name>, mesh/<mesh>/virtualGateway/<name> or an ARN")
-@click.option("--xds", default="127.0.0.1:18000", show_default=True, help="meshplane's xDS HOST:PORT")
+@click.option("--xds", default="127.0.0.1:18000", show_default=True,
+              help="meshplane's xDS HOST:PORT, every replica as HOST:PORT,HOST:PORT,... (Envoy fails over "
+                   "between them; a DNS name may resolve to several), or unix:///PATH")
 @click.option("--admin-port", type=int, default=9901, show_default=True, help="Envoy admin port (0: any free port)")
 @click.option("--ingress-port", type=int, help="override the ingress listener port (default 15000)")
 @click.option("--egress-port", type=int, help="override the egress listener port (default 15001)")
@@ -102,7 +121,8 @@ def xds(worker: str | None, **flags: Any) -> None:
               help="PEM CA file (path as Envoy sees it): dial xDS over TLS, verifying the server against it")
 @click.option("--client-cert", type=click.Path(dir_okay=False), help="PEM client certificate for mutual TLS")
 @click.option("--client-key", type=click.Path(dir_okay=False), help="PEM key of --client-cert")
-@click.option("--sni", "server_name", help="server name to ask for and verify [default: the --xds host]")
+@click.option("--sni", "server_name",
+              help="server name to ask for and verify [default: ask for the first --xds host, accept any listed]")
 @click.option("--access-key-id", envvar="MESHPLANE_ACCESS_KEY_ID",
               help="key whose credential the bootstrap carries [MESHPLANE_ACCESS_KEY_ID]")
 @click.option("--secret-access-key", envvar="MESHPLANE_SECRET_ACCESS_KEY",
@@ -127,8 +147,13 @@ def envoy_bootstrap_command(node_id: str, xds: str, admin_port: int, ingress_por
     an xDS credential derived from the secret and good for this node id only (docs/security.md,
     "xDS identities"): keep the file as private as the key.
 
+    With several --xds replicas, the xDS cluster has one endpoint each, round robin: the proxy
+    moves its stream to another replica when one dies, and keeps its last configuration while none
+    answers (docs/operations.md).
+
     With --appmesh-env, print instead what App Mesh's own Envoy image needs in its environment to
-    attach to meshplane at --xds (the TLS xDS address the sidecars dial, or unix:///path).
+    attach to meshplane at --xds (the TLS xDS address the sidecars dial, or unix:///path; one
+    endpoint only).
     """
     import yaml
 

@@ -34,7 +34,8 @@ def _default_quotas() -> dict[str, int]:
 class Config:
     """meshplane's settings.
 
-    :param db: path of the SQLite database file.
+    :param db: path of the SQLite database file, or a PostgreSQL URL
+        (``postgresql://user:password@host:port/db?sslmode=...``) that several replicas share.
     :param api_listen: HOST:PORT of the REST API (port 0 picks a free port).
     :param xds_listen: HOST:PORT of the xDS gRPC server, ``unix:///path`` (a unix socket, one
         xDS process), or ``off``.
@@ -109,6 +110,11 @@ class Config:
     # HealthStatus filter (HEALTHY_OR_ELSE_ALL: the healthy instances, or all when none is).
     cloudmap_interval: float = 5.0
     cloudmap_health_status: str = "HEALTHY_OR_ELSE_ALL"
+    # Replicas (docs/operations.md): this replica's id in proxy status and leadership; "" = one
+    # `meshplane serve` makes up at start (host name + random suffix) and gives its children.
+    replica_id: str = ""
+    # Seconds between two runs of the leader's jobs (token sweep, status cleanup).
+    leader_interval: float = 5.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
@@ -196,6 +202,7 @@ class Config:
             self.xds_workers = 1
         elif self.xds_listen != "off":
             split_listen(self.xds_listen)
+        self._check_db()
         self._check_auth()
         for cert, key, flag in ((self.api_tls_cert, self.api_tls_key, "api-tls"),
                                 (self.xds_tls_cert, self.xds_tls_key, "xds-tls")):
@@ -208,6 +215,38 @@ class Config:
         if self.xds_client_ca and not self.xds_tls_cert:
             raise ValueError("--xds-client-ca (mutual TLS) needs --xds-tls-cert and --xds-tls-key")
         self._check_cloud_map()
+
+    def ensure_replica_id(self) -> str:
+        """This replica's id: ``replica_id``, or (set now, for the children to inherit) the host
+        name with a random suffix, so a restarted replica is a new one and ids never collide."""
+        if not self.replica_id:
+            import secrets
+            import socket
+
+            self.replica_id = f"{socket.gethostname()[:40]}-{secrets.token_hex(3)}"
+        return self.replica_id
+
+    def files_base(self) -> str:
+        """Where files kept beside the database go (``<base>.key``, ``<base>.admin-key.json``): the
+        SQLite file's path; with PostgreSQL, ``meshplane`` in the working directory (replicas must
+        share the key file: pass ``--key-file``, docs/operations.md)."""
+        return "meshplane" if self.db.startswith(("postgresql:", "postgres:")) else self.db
+
+    def _check_db(self) -> None:
+        if not self.db:
+            raise ValueError("db must name a SQLite file or a postgresql:// URL")
+        if self.db.startswith(("postgresql:", "postgres:")):
+            from urllib.parse import urlsplit
+
+            try:
+                parts = urlsplit(self.db)
+                parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+            except ValueError:
+                raise ValueError("db: the PostgreSQL URL does not parse (postgresql://user:password@host:port/db)") from None
+            if not parts.netloc and "host=" not in parts.query:
+                raise ValueError("db: the PostgreSQL URL names no host (postgresql://user:password@host:port/db)")
+        if not 0.2 <= self.leader_interval <= 3600:
+            raise ValueError(f"leader interval {self.leader_interval} must be between 0.2 and 3600 seconds")
 
     def _check_cloud_map(self) -> None:
         from meshplane.discovery.client import HEALTH_STATUSES  # a small module: boto3 loads on first use

@@ -275,7 +275,7 @@ class Propagator:
         self.status = status
         self.metrics = metrics
         self.store = ResourceStore(config)
-        self.proxy_store = ProxyStore(self.store.pool)
+        self.proxy_store = ProxyStore(self.store.pool, config.ensure_replica_id())
         self._lock = threading.RLock()
         self._proxies: dict[str, _Proxy] = {}
         self._states: dict[str, MeshState | None] = {}
@@ -289,7 +289,8 @@ class Propagator:
         self._issuer_error: str | None = None
         self._mesh_names: dict[str, dict[str, tuple[str, ...]]] = {}  # mesh -> node -> DNS SANs
         self._stop_issuer = threading.Event()
-        self.run_id = f"{int(time.time() * 1000):x}"
+        # Stream ids are unique across replicas sharing a database: the replica id leads.
+        self.run_id = f"{config.replica_id}-{int(time.time() * 1000):x}"
         self.metrics_key = "metrics"  # where flush_status stores the metrics text (per worker)
         # Cloud Map discovery: the poller runs (from `run`) for the queries stored nodes name;
         # its answers are translation input, a change rebuilds the proxies reaching those nodes.

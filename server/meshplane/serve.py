@@ -256,22 +256,29 @@ def serve(config: Config) -> None:
     from meshplane.auth.bootstrap import on_start  # auth: the first admin key, the --auth none warning
 
     on_start(config)
-    xds: subprocess.Popen[bytes] | None = None
+    # One id for this replica's every process (API workers, xDS, the replica runner), set before
+    # any of them starts; children inherit it with the rest of the configuration.
+    config.ensure_replica_id()
+    children: list[subprocess.Popen[bytes]] = []
+    # Every setting travels as MESHPLANE_* variables (Config.to_env), so a new field needs no
+    # plumbing here; child_env lets a child stop by itself if we are killed (SIGKILL).
     if config.xds_listen != "off":
-        xds = subprocess.Popen(
-            [sys.executable, "-m", "meshplane", "xds"],
-            # Every setting travels as MESHPLANE_* variables (Config.to_env), so a new field needs
-            # no plumbing here; child_env lets it stop by itself if we are killed (SIGKILL).
-            env={**child_env(), **config.to_env()},
-        )
+        children.append(subprocess.Popen([sys.executable, "-m", "meshplane", "xds"],
+                                         env={**child_env(), **config.to_env()}))
+    # Heartbeat, leader election and the leader's jobs (meshplane/replicas/), in a process of
+    # its own: Granian forks its workers from this one, which must hold no database connection.
+    children.append(subprocess.Popen([sys.executable, "-m", "meshplane", "replica"],
+                                     env={**child_env(), **config.to_env()}))
     try:
         run_wsgi(partial(_load_app, config), config.api_listen, workers=config.workers,
                  threads=config.threads, log_level=config.log_level,
                  tls=(config.api_tls_cert, config.api_tls_key) if config.api_tls_cert else None)
     finally:
-        if xds is not None and xds.poll() is None:
-            xds.terminate()
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
             try:
-                xds.wait(timeout=10)
+                child.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                xds.kill()
+                child.kill()

@@ -28,7 +28,7 @@ from meshplane.children import PARENT_ENV, child_env, stop_with_parent
 from meshplane.config import Config, is_unix, split_listen
 from meshplane.propagate import PersistentStatus, Propagator
 from meshplane.store import migrate
-from meshplane.store.database import ConnectionPool
+from meshplane.store.database import open_pool
 from meshplane.store.proxies import ProxyStore
 from meshplane.stream import SnapshotCache, XdsMetrics, XdsServer
 from meshplane.stream.server import SERVER_OPTIONS
@@ -209,8 +209,10 @@ class _Supervisor:
     def spawn(self, index: int) -> None:
         role = WorkerRole(self.group, index, self.ready_w)
         self.workers[index] = subprocess.Popen(
-            [sys.executable, "-m", "meshplane", "xds", "--db", self.config.db, "--xds-listen",
-             f"{self.shown}:{self.port}", "--worker", str(role)],
+            # The database travels in the environment with every other setting, never on the
+            # command line, where `ps` would show a PostgreSQL URL's password.
+            [sys.executable, "-m", "meshplane", "xds", "--xds-listen", f"{self.shown}:{self.port}",
+             "--worker", str(role)],
             pass_fds=(self.ready_w,), env={**child_env(), **self.config.to_env()},  # every setting
         )
 
@@ -264,9 +266,10 @@ class _Supervisor:
 
 def _supervise(config: Config) -> None:
     migrate(config.db)
+    config.ensure_replica_id()  # before the workers start: they inherit it
     supervisor = _Supervisor(config)
-    pool = ConnectionPool(config.db)
-    proxies = ProxyStore(pool)
+    pool = open_pool(config.db, busy_timeout_ms=config.busy_timeout_ms)
+    proxies = ProxyStore(pool, config.replica_id)
     try:
         proxies.reset({})  # before any worker accepts a stream; workers never reset
         if not supervisor.start():

@@ -9,7 +9,36 @@ from pathlib import Path
 import pytest
 
 from auth_helpers import AuthServer
+from backends import BACKENDS
 from procs import MeshplaneServer
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend of this run of the API suite: every test using the live server runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def live_server(backend: str, tmp_path_factory: pytest.TempPathFactory,
+                request: pytest.FixtureRequest) -> Iterator[MeshplaneServer]:
+    """One `meshplane serve` per backend for the API suite (tests use unique mesh names)."""
+    tmp = tmp_path_factory.mktemp(f"live-{backend}")
+    if backend == "sqlite":
+        db = str(tmp / "meshplane.db")
+    else:
+        db = request.getfixturevalue("postgres").create_database("live_api")
+    server = MeshplaneServer(db, tmp / "server.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_db(backend: str, make_db) -> str:  # type: ignore[no-untyped-def]
+    """A new empty database of this run's backend."""
+    return str(make_db(backend))
 
 
 @pytest.fixture(scope="module")

@@ -272,7 +272,8 @@ def _argv(tmp_path: Path) -> list[str]:
 
 
 _XDS_WORKERS = {"MESHPLANE_XDS_WORKERS": "2"}  # the supervisor and its workers, on any machine
-_FAMILY = 1 + 2 + 1 + 2  # serve, its two API workers, the xDS supervisor, its two workers
+_FAMILY = 1 + 2 + 1 + 2 + 1  # serve, its two API workers, the xDS supervisor, its two workers,
+# the replica runner
 
 
 @pytest.mark.parametrize("attempt", [1, 2])  # each process used to miss the stop about one time in three

@@ -9,9 +9,10 @@ from procs import MeshplaneServer, env_with_venv
 
 
 @pytest.fixture(scope="module")
-def small_quota_client(tmp_path_factory):
+def small_quota_client(tmp_path_factory, backend, request):
     tmp = tmp_path_factory.mktemp("quota")
-    server = MeshplaneServer(tmp / "q.db", tmp / "q.log",
+    db = tmp / "q.db" if backend == "sqlite" else request.getfixturevalue("postgres").create_database("quota")
+    server = MeshplaneServer(db, tmp / "q.log",
                              env=env_with_venv({"MESHPLANE_QUOTA_VIRTUALNODES": "2", "MESHPLANE_QUOTA_BACKENDS": "1",
                                                 "MESHPLANE_QUOTA_MESHES": "3"}))
     try:

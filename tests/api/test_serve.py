@@ -53,9 +53,10 @@ def test_the_xds_processes_stop_when_serve_is_killed_with_sigkill(tmp_path, xds_
     try:
         children = [int(c) for c in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
         xds = [c for c in children if b"xds" in Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0")]
-        assert len(xds) == 1 and len(children) == 3  # the xDS process and two API workers
+        # The xDS process, the replica runner and two API workers.
+        assert len(xds) == 1 and len(children) == 4
         family = [*children, *map(int, Path(f"/proc/{xds[0]}/task/{xds[0]}/children").read_text().split())]
-        assert len(family) == (3 if xds_workers == "1" else 5)
+        assert len(family) == (4 if xds_workers == "1" else 6)
         os.kill(server.pid, signal.SIGKILL)  # serve only, not its process group
         deadline = time.monotonic() + 15
         alive = family

@@ -34,6 +34,8 @@ def render_stream(row: StreamRow) -> dict[str, Any]:
         "connected": row.connected,
         "connectedSince": row.connected_since,
         "lastSeen": row.last_seen,
+        "replica": row.replica,
+        "state": row.state,
         "types": row.types,
         "diagnostics": row.diagnostics,
     }
@@ -90,6 +92,24 @@ def blueprint() -> Blueprint:
         if not rows:
             raise NotFoundException(f"No proxy with node id {node_id} has connected")
         return _streams_json(rows)
+
+    @bp.get(f"{PREFIX}/replicas")
+    def list_replicas() -> Response:
+        """The replicas sharing this database: heartbeat, leadership, liveness."""
+        import time
+
+        from meshplane.store.proxies import REPLICA_DEAD_S
+        from meshplane.store.replicas import ReplicaRows
+
+        now = time.time()
+        rows = ReplicaRows(_proxies().pool).all()
+        me = _proxies().replica
+        return _json({"replicas": [
+            {"id": r.id, "host": r.host, "pid": r.pid, "api": r.api, "xds": r.xds, "version": r.version,
+             "startedAt": r.started_at, "heartbeatAt": r.heartbeat_at, "leader": r.leader,
+             "alive": now - r.heartbeat_at < REPLICA_DEAD_S, "self": r.id == me}
+            for r in rows
+        ]})
 
     @bp.get("/metrics")
     def metrics() -> Response:

@@ -48,6 +48,7 @@ MESHPLANE_ACTIONS: dict[tuple[str, str], str] = {
     ("GET", f"{MESHPLANE_PREFIX}/proxies"): "meshplane:ListProxies",
     ("GET", f"{MESHPLANE_PREFIX}/proxies/<path:node_id>"): "meshplane:GetProxyStatus",
     ("GET", f"{MESHPLANE_PREFIX}/proxies/<path:node_id>/config"): "meshplane:GetProxyConfig",
+    ("GET", f"{MESHPLANE_PREFIX}/replicas"): "meshplane:ListReplicas",
     ("GET", "/metrics"): "meshplane:GetMetrics",
     ("POST", f"{MESHPLANE_PREFIX}/import"): "meshplane:Import",
     ("GET", f"{MESHPLANE_PREFIX}/export"): "meshplane:Export",

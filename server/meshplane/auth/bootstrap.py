@@ -23,7 +23,7 @@ FIRST_KEY_NAME = "admin"
 
 def admin_key_path(config: Config) -> Path:
     """Where the first-start admin key is written: ``<db>.admin-key.json``."""
-    return Path(config.db + ".admin-key.json")
+    return Path(config.files_base() + ".admin-key.json")
 
 
 def on_start(config: Config) -> Path | None:

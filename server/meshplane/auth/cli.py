@@ -21,8 +21,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def _options(fn: Any) -> Any:
-    fn = click.option("--key-file", help="key encrypting the secrets [MESHPLANE_KEY_FILE; default <db>.key]")(fn)
-    fn = click.option("--db", help="SQLite database file [MESHPLANE_DB; default meshplane.db]")(fn)
+    fn = click.option("--key-file", help="key encrypting the secrets [MESHPLANE_KEY_FILE; default <db>.key, or meshplane.key with PostgreSQL]")(fn)
+    fn = click.option("--db", help="SQLite database file or postgresql:// URL [MESHPLANE_DB; default meshplane.db]")(fn)
     return fn
 
 

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from meshplane.auth.policy import Policy
 from meshplane.config import Config
-from meshplane.store.database import ConnectionPool
+from meshplane.store.database import Pool, open_pool
 from meshplane.store.keys import KeyRow, KeyRows
 
 log = logging.getLogger("meshplane.auth")
@@ -88,7 +88,7 @@ class Key:
 
 def key_file_path(config: Config) -> Path:
     """Where the secrets' encryption key lives: ``key_file``, or ``<db>.key`` next to the database."""
-    return Path(config.key_file) if config.key_file else Path(config.db + ".key")
+    return Path(config.key_file) if config.key_file else Path(config.files_base() + ".key")
 
 
 def load_or_create_key_file(path: Path) -> bytes:
@@ -157,11 +157,11 @@ class KeyStore:
     :param pool: a connection pool to share (the API's); default: one of its own, closed by :meth:`close`.
     """
 
-    def __init__(self, config: Config, pool: ConnectionPool | None = None) -> None:
+    def __init__(self, config: Config, pool: Pool | None = None) -> None:
         self.config = config
         self._own_pool = pool is None
-        self.pool = pool or ConnectionPool(config.db, synchronous=config.synchronous,
-                                           busy_timeout_ms=config.busy_timeout_ms)
+        self.pool = pool or open_pool(config.db, synchronous=config.synchronous,
+                                      busy_timeout_ms=config.busy_timeout_ms)
         self.rows = KeyRows(self.pool)
         self._aead: AESGCM | None = None
         self._cache: dict[str, tuple[float, Key | None]] = {}

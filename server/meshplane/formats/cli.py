@@ -39,7 +39,7 @@ def _names(values: tuple[str, ...]) -> dict[str, str]:
 
 @click.command("import")
 @click.argument("files", nargs=-1, required=True)
-@click.option("--db", help="SQLite database file [MESHPLANE_DB; default meshplane.db]")
+@click.option("--db", help="SQLite database file or postgresql:// URL [MESHPLANE_DB; default meshplane.db]")
 @click.option("--account-id", help="the server's account id [MESHPLANE_ACCOUNT_ID; default 111122223333]")
 @click.option("--region", help="the server's region [MESHPLANE_REGION; default us-east-1]")
 @click.option("--dry-run", is_flag=True, help="write nothing; print what would change")
@@ -84,7 +84,7 @@ def import_command(files: tuple[str, ...], dry_run: bool, on_conflict: str, sets
 
 
 @click.command("export")
-@click.option("--db", help="SQLite database file [MESHPLANE_DB; default meshplane.db]")
+@click.option("--db", help="SQLite database file or postgresql:// URL [MESHPLANE_DB; default meshplane.db]")
 @click.option("--account-id", help="the server's account id [MESHPLANE_ACCOUNT_ID; default 111122223333]")
 @click.option("--region", help="the server's region [MESHPLANE_REGION; default us-east-1]")
 @click.option("--mesh", "meshes", multiple=True, help="only this mesh (repeatable; default: every mesh)")

@@ -96,12 +96,12 @@ def _from_files(cert_path: str, key_path: str) -> MeshAuthority:
 def _stored(config: Config) -> MeshAuthority:
     from meshplane.auth.keys import key_file_path, load_or_create_key_file
     from meshplane.pki.ca import create_ca
-    from meshplane.store.database import ConnectionPool
+    from meshplane.store.database import open_pool
     from meshplane.store.mesh_ca import MeshCaRow, MeshCaRows
 
     path = key_file_path(config)
     cipher = AESGCM(load_or_create_key_file(path))
-    pool = ConnectionPool(config.db, synchronous=config.synchronous, busy_timeout_ms=config.busy_timeout_ms)
+    pool = open_pool(config.db, synchronous=config.synchronous, busy_timeout_ms=config.busy_timeout_ms)
     try:
         rows = MeshCaRows(pool)
         row = rows.get()

@@ -1,4 +1,9 @@
-"""Opening the SQLite database: pragmas, per-thread connections, migrations.
+"""Opening the database: the SQLite backend (pragmas, per-thread connections, group commit), and
+:func:`open_pool` / :func:`migrate`, which pick the backend from the ``--db`` value (a file path:
+SQLite; ``postgresql://...``: PostgreSQL, store/postgres.py). Both pools offer the same interface:
+``get()`` (this thread's connection: ``execute``/``executemany``), ``write(fn, locks)``,
+``order_revisions(conn)``, ``read_snapshot()``, ``data_version()``, ``close()``, ``dialect``,
+``shared`` and ``IntegrityError``.
 
 WAL lets the API workers and the xDS process read while one writer commits. ``synchronous``
 is NORMAL by default: a commit survives a crash or kill -9 of any meshplane process; a power
@@ -8,18 +13,22 @@ loss or kernel crash may lose the last transactions committed before the WAL was
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Union
 
 import sqlite_utils
 
 from meshplane.errors import ServiceUnavailableException
 from meshplane.store.migrations import migrations
+
+if TYPE_CHECKING:
+    from meshplane.store.postgres import PostgresPool
 
 T = TypeVar("T")
 
@@ -78,13 +87,67 @@ def connect(
     return conn
 
 
+def is_postgres(db: str) -> bool:
+    """Whether ``db`` (the ``--db`` value) names a PostgreSQL database rather than a SQLite file."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def describe(db: str) -> str:
+    """``db`` as it may be logged (a PostgreSQL URL without its password)."""
+    if is_postgres(db):
+        from meshplane.store.postgres import redact
+
+        return redact(db)
+    return db
+
+
 def migrate(path: str) -> None:
-    """Create or upgrade the schema of the database at ``path``; re-running is a no-op."""
+    """Create or upgrade the schema of the database ``path`` (a SQLite file or a PostgreSQL URL);
+    re-running is a no-op."""
+    if is_postgres(path):
+        from meshplane.store import migrations_pg
+
+        migrations_pg.apply(path)
+        return
     conn = connect(path)
     try:
         migrations.apply(sqlite_utils.Database(conn))
     finally:
         conn.close()
+
+
+class Cursor(Protocol):
+    """What a statement returns, in both backends."""
+
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """A backend connection as the store uses it (sqlite3.Connection, or postgres.PgConnection)."""
+
+    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, rows: Any, /) -> Any: ...
+
+
+#: Either backend's pool (see the module docstring for the interface they share).
+Pool = Union["ConnectionPool", "PostgresPool"]
+
+
+def open_pool(db: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> Pool:
+    """A pool over the database ``db``: SQLite for a path, PostgreSQL for a ``postgresql://`` URL.
+
+    Opened lazily (the first ``get`` connects), so it may be created before a fork.
+    """
+    if is_postgres(db):
+        from meshplane.store.postgres import PostgresPool
+
+        return PostgresPool(db, busy_timeout_ms=busy_timeout_ms)
+    return ConnectionPool(db, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
 
 
 class _Ticket:
@@ -131,6 +194,11 @@ class ConnectionPool:
     depend on checkpoints: a commit is in the WAL, which is the database until it is copied back.
     """
 
+    dialect = "sqlite"
+    #: One host's file: no other host writes it (replicas need PostgreSQL).
+    shared = False
+    IntegrityError: type[Exception] = sqlite3.IntegrityError
+
     def __init__(self, path: str, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> None:
         self.path = path
         self._synchronous = synchronous
@@ -163,8 +231,29 @@ class ConnectionPool:
                     self._checkpointer.start()
         return conn
 
-    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def order_revisions(self, conn: sqlite3.Connection) -> None:
+        """Nothing to do: SQLite has one writer at a time, so revision order is commit order."""
+
+    @contextlib.contextmanager
+    def read_snapshot(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection inside one read transaction: every read sees the same state."""
+        conn = self.get()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def data_version(self) -> int:
+        """``PRAGMA data_version``: changes when another connection commits (a cheap poll)."""
+        (value,) = self.get().execute("PRAGMA data_version").fetchone()
+        return int(value)
+
+    def write(self, fn: Callable[[sqlite3.Connection], T], locks: Iterable[str] = ()) -> T:
         """Run ``fn`` in a write transaction and return its result once that transaction committed.
+
+        ``locks`` (what the write touches, for PostgreSQL's advisory locks) need nothing here: a
+        SQLite transaction holds the one write lock.
 
         Group commit: writers of this process queue their ``fn``; whichever thread gets the turn
         (the leader) runs every queued ``fn`` in one transaction, each inside a SAVEPOINT, so one

@@ -6,11 +6,10 @@ Rows only: encryption, caching and policy parsing live in :mod:`meshplane.auth.k
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from meshplane.store.database import ConnectionPool
+from meshplane.store.database import Connection, Pool
 
 _COLUMNS = "access_key_id, name, secret, admin, policy, enabled, created_at, expires_at"
 
@@ -41,7 +40,7 @@ class KeyRow:
 class KeyRows:
     """The ``access_keys`` table over a connection pool (the API's, or one of its own)."""
 
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     def get(self, access_key_id: str) -> KeyRow | None:
@@ -75,7 +74,7 @@ class KeyRows:
         :raises ValueError: the name or id is taken.
         """
 
-        def txn(conn: sqlite3.Connection) -> bool:
+        def txn(conn: Connection) -> bool:
             if only_if_empty and conn.execute("SELECT 1 FROM access_keys LIMIT 1").fetchone():
                 return False
             try:
@@ -84,11 +83,12 @@ class KeyRows:
                     (row.access_key_id, row.name, row.secret, int(row.admin), row.policy, int(row.enabled),
                      row.created_at, row.expires_at),
                 )
-            except sqlite3.IntegrityError:
+            except self.pool.IntegrityError:
                 raise ValueError(f"a key named {row.name!r} already exists") from None
             return True
 
-        return self.pool.write(txn)
+        # Two replicas starting on an empty database must not both create the first admin key.
+        return self.pool.write(txn, ["access_keys"])
 
     def update(self, ref: str, **values: object) -> KeyRow | None:
         """Set columns (``enabled``, ``admin``, ``policy``, ``expires_at``) of the key ``ref``;
@@ -97,7 +97,7 @@ class KeyRows:
         assert set(values) <= allowed, values
         assignments = ", ".join(f"{name} = ?" for name in values)
 
-        def txn(conn: sqlite3.Connection) -> KeyRow | None:
+        def txn(conn: Connection) -> KeyRow | None:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM access_keys WHERE access_key_id = ? OR name = ?", (ref, ref)
             ).fetchone()
@@ -113,7 +113,7 @@ class KeyRows:
     def delete(self, ref: str) -> KeyRow | None:
         """Delete the key ``ref``; returns the deleted row, or None when no key matches."""
 
-        def txn(conn: sqlite3.Connection) -> KeyRow | None:
+        def txn(conn: Connection) -> KeyRow | None:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM access_keys WHERE access_key_id = ? OR name = ?", (ref, ref)
             ).fetchone()
@@ -125,7 +125,7 @@ class KeyRows:
         return self.pool.write(txn)
 
     @staticmethod
-    def _get_in(conn: sqlite3.Connection, access_key_id: str) -> KeyRow | None:
+    def _get_in(conn: Connection, access_key_id: str) -> KeyRow | None:
         row = conn.execute(f"SELECT {_COLUMNS} FROM access_keys WHERE access_key_id = ?", (access_key_id,)).fetchone()
         return None if row is None else KeyRow.from_row(row)
 

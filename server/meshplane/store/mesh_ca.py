@@ -6,10 +6,9 @@ never sees a clear private key.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from meshplane.store.database import ConnectionPool
+from meshplane.store.database import Connection, Pool
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class MeshCaRow:
 class MeshCaRows:
     """The one-row ``mesh_ca`` table over a connection pool."""
 
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     def get(self) -> MeshCaRow | None:
@@ -39,8 +38,8 @@ class MeshCaRows:
         """Store ``row`` unless a CA exists already; returns the stored one (two xDS processes
         starting at once both end up with the same CA)."""
 
-        def txn(conn: sqlite3.Connection) -> MeshCaRow:
-            conn.execute("INSERT OR IGNORE INTO mesh_ca (id, cert, key, created_at) VALUES (1, ?, ?, ?)",
+        def txn(conn: Connection) -> MeshCaRow:
+            conn.execute("INSERT INTO mesh_ca (id, cert, key, created_at) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                          (row.cert, row.key, row.created_at))
             found = conn.execute("SELECT cert, key, created_at FROM mesh_ca WHERE id = 1").fetchone()
             return MeshCaRow(str(found[0]), bytes(found[1]), float(found[2]))

@@ -162,3 +162,34 @@ def m005_mesh_ca(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m006_replicas(db: Database) -> None:
+    """Replicas (store/replicas.py): who runs, who leads, which replica holds each proxy's stream,
+    and the leader's job runs. Additive only, so replicas of the previous release keep working."""
+    db.executescript(
+        """
+        ALTER TABLE proxy_streams ADD COLUMN replica TEXT NOT NULL DEFAULT '';
+        CREATE INDEX proxy_streams_replica ON proxy_streams (replica);
+        CREATE TABLE replicas (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            api TEXT NOT NULL DEFAULT '',
+            xds TEXT NOT NULL DEFAULT '',
+            version TEXT NOT NULL DEFAULT '',
+            started_at REAL NOT NULL,
+            heartbeat_at REAL NOT NULL,
+            leader INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE job_runs (
+            job TEXT NOT NULL,
+            replica TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            finished_at REAL NOT NULL,
+            outcome TEXT NOT NULL
+        );
+        CREATE INDEX job_runs_job ON job_runs (job, started_at);
+        """
+    )

@@ -6,10 +6,10 @@ one indexed scan whatever the mesh sizes.
 
 from __future__ import annotations
 
-from meshplane.store.database import ConnectionPool
+from meshplane.store.database import Pool
 
 
-def resource_counts(pool: ConnectionPool) -> dict[str, dict[str, int]]:
+def resource_counts(pool: Pool) -> dict[str, dict[str, int]]:
     """Resources per mesh and kind (routes and gateway routes summed over their parents):
     ``{mesh: {kind: n}}``; a mesh appears once it exists (its own row counts as ``mesh: 1``)."""
     rows = pool.get().execute(

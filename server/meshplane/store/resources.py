@@ -1,6 +1,6 @@
-"""ResourceStore: every read and write of App Mesh resources.
+"""ResourceStore: every read and write of App Mesh resources, on either backend (database.open_pool).
 
-One write door (:meth:`ResourceStore._write`): a ``BEGIN IMMEDIATE`` transaction that does the
+One write door (:meth:`ResourceStore._write`): a write transaction that does the
 clientToken, existence, quota and dependency checks, the write, the version bump and the append
 to the revisions feed, and commits before the caller answers 200. Nothing else writes.
 """
@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import hashlib
 import json
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -31,7 +30,7 @@ from meshplane.errors import (
     TooManyTagsException,
 )
 from meshplane.kinds import Kind
-from meshplane.store.database import ConnectionPool
+from meshplane.store.database import Connection, open_pool
 from meshplane.store.references import mentions, references
 
 T = TypeVar("T")
@@ -40,8 +39,34 @@ log = logging.getLogger("meshplane.store")
 
 MAX_TAGS = 50
 
-#: Seconds between two sweeps of expired clientTokens (per process).
-TOKEN_SWEEP_S = 60.0
+#: The lock of writes that count or create meshes (the account-wide mesh quota).
+ACCOUNT_LOCK = "*"
+
+_UPSERT_TAG = (
+    "INSERT INTO tags (resource_id, key, value) VALUES (?,?,?) "
+    "ON CONFLICT (resource_id, key) DO UPDATE SET value=excluded.value"
+)
+
+
+def mesh_lock(mesh: str) -> str:
+    """The lock of writes to ``mesh`` and its resources (see ResourceStore._write)."""
+    return "mesh:" + mesh
+
+
+def _locks(kind: Kind, mesh: str) -> builtins.list[str]:
+    """A create's locks: its mesh, and for a new mesh the account (the mesh count)."""
+    return [ACCOUNT_LOCK, mesh_lock(mesh)] if kind is kinds.MESH else [mesh_lock(mesh)]
+
+
+def _arn_lock(arn: str) -> str:
+    """The mesh lock of the resource ``arn`` names (``...:mesh/<mesh>[/...]``)."""
+    _, _, path = arn.partition(":mesh/")
+    return mesh_lock(path.split("/", 1)[0]) if path else "arn:" + arn
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 _COLUMNS = (
     "id, mesh, kind, parent, name, arn, uid, version, created_at, updated_at, "
@@ -138,10 +163,7 @@ class ResourceStore:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.pool = ConnectionPool(
-            config.db, synchronous=config.synchronous, busy_timeout_ms=config.busy_timeout_ms
-        )
-        self._next_token_sweep = 0.0
+        self.pool = open_pool(config.db, synchronous=config.synchronous, busy_timeout_ms=config.busy_timeout_ms)
 
     def close(self) -> None:
         """Close this store's connections."""
@@ -149,12 +171,16 @@ class ResourceStore:
 
     # -- the write door ---------------------------------------------------------------------
 
-    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` inside one ``BEGIN IMMEDIATE`` transaction and commit it.
+    def _write(self, fn: Callable[[Connection], T], locks: builtins.list[str]) -> T:
+        """Run ``fn`` inside one write transaction and commit it.
 
-        :raises ServiceUnavailableException: the database stayed locked past the busy timeout.
+        :param locks: what the write reads and changes (:func:`mesh_lock`, :data:`ACCOUNT_LOCK`):
+            writes sharing one take turns, so their checks hold when several replicas write at
+            once (PostgreSQL); SQLite's single writer needs none.
+        :raises ServiceUnavailableException: the database stayed locked past the busy timeout, or
+            is unreachable.
         """
-        return self.pool.write(fn)
+        return self.pool.write(fn, locks)
 
     # -- naming -------------------------------------------------------------------------------
 
@@ -254,7 +280,7 @@ class ResourceStore:
         draft = Record(0, mesh, kind.key, parent, name, arn, uid, 1, now, now, owner, owner, spec_text, wire_text)
         text = render(draft)
 
-        def txn(conn: sqlite3.Connection) -> Written:
+        def txn(conn: Connection) -> Written:
             replay = self._replay(conn, operation, resource_key, client_token, request_hash)
             if replay is not None:
                 return Written(None, replay)
@@ -264,22 +290,19 @@ class ResourceStore:
                     check_parent(parent_spec)
             self._check_quota(conn, kind, mesh, parent)
             try:
-                cur = conn.execute(
+                (rid,) = conn.execute(
                     "INSERT INTO resources (mesh, kind, parent, name, arn, uid, version, created_at, "
-                    "updated_at, mesh_owner, resource_owner, spec, wire) VALUES (?,?,?,?,?,?,1,?,?,?,?,?,?)",
+                    "updated_at, mesh_owner, resource_owner, spec, wire) VALUES (?,?,?,?,?,?,1,?,?,?,?,?,?) "
+                    "RETURNING id",
                     (mesh, kind.key, parent, name, arn, uid, now, now, owner, owner, spec_text, wire_text),
-                )
-            except sqlite3.IntegrityError:
+                ).fetchone()
+            except self.pool.IntegrityError:
                 raise ConflictException(
                     f"{kind.label} with name {name} already exists"
                     + ("" if kind is kinds.MESH else f" in mesh {mesh}")
                 ) from None
-            rid = int(cur.lastrowid or 0)
             if tags:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO tags (resource_id, key, value) VALUES (?,?,?)",
-                    [(rid, t["key"], t["value"]) for t in tags],
-                )
+                conn.executemany(_UPSERT_TAG, [(rid, t["key"], t["value"]) for t in tags])
             self._index_refs(conn, rid, kind, mesh, name, spec)
             # The row as just inserted (no trigger or default changes it): no need to read it back.
             record = dataclasses.replace(draft, id=rid)
@@ -287,7 +310,7 @@ class ResourceStore:
             self._remember(conn, operation, resource_key, client_token, request_hash, text)
             return Written(record, text)
 
-        return self._write(txn)
+        return self._write(txn, _locks(kind, mesh))
 
     def update(
         self,
@@ -318,7 +341,7 @@ class ResourceStore:
         spec_text = None if spec is None else _dumps(spec)
         wire_text = None if wire is None else _dumps(wire)
 
-        def txn(conn: sqlite3.Connection) -> Written:
+        def txn(conn: Connection) -> Written:
             replay = self._replay(conn, operation, resource_key, client_token, request_hash)
             if replay is not None:
                 return Written(None, replay)
@@ -335,10 +358,14 @@ class ResourceStore:
             new_spec = current.spec if spec_text is None else spec_text
             new_wire = current.wire if wire_text is None else wire_text
             updated_at = max(_now(), current.updated_at)
-            conn.execute(
-                "UPDATE resources SET version=version+1, updated_at=?, spec=?, wire=? WHERE id=?",
-                (updated_at, new_spec, new_wire, current.id),
-            )
+            # Compare-and-set on the version read above: the mesh lock already makes writers take
+            # turns; this keeps versions exact even for a writer that did not take it.
+            changed = conn.execute(
+                "UPDATE resources SET version=version+1, updated_at=?, spec=?, wire=? WHERE id=? AND version=?",
+                (updated_at, new_spec, new_wire, current.id, current.version),
+            ).rowcount
+            if changed != 1:
+                raise ConflictException(f"{kind.label} {name} was changed meanwhile; retry the request")
             if spec is not None:
                 conn.execute("DELETE FROM refs WHERE resource_id=?", (current.id,))
                 self._index_refs(conn, current.id, kind, mesh, name, spec)
@@ -351,7 +378,7 @@ class ResourceStore:
             self._remember(conn, operation, resource_key, client_token, request_hash, text)
             return Written(record, text)
 
-        return self._write(txn)
+        return self._write(txn, [mesh_lock(mesh)])
 
     def delete(self, kind: Kind, mesh: str, parent: str, name: str) -> Record:
         """Delete a resource that nothing depends on; its tags and references go with it.
@@ -360,14 +387,14 @@ class ResourceStore:
         :raises NotFoundException: it does not exist.
         """
 
-        def txn(conn: sqlite3.Connection) -> Record:
+        def txn(conn: Connection) -> Record:
             record = self._get_in(conn, kind, mesh, parent, name)
             self._check_unused(conn, kind, record)
             conn.execute("DELETE FROM resources WHERE id=?", (record.id,))
             self._append_revision(conn, record, "delete")
             return record
 
-        return self._write(txn)
+        return self._write(txn, [mesh_lock(mesh)])
 
     # -- tags ---------------------------------------------------------------------------------
 
@@ -394,28 +421,25 @@ class ResourceStore:
         :raises TooManyTagsException: the resource would carry more than 50 tags.
         """
 
-        def txn(conn: sqlite3.Connection) -> None:
+        def txn(conn: Connection) -> None:
             rid = self._id_by_arn(conn, arn)
-            conn.executemany(
-                "INSERT OR REPLACE INTO tags (resource_id, key, value) VALUES (?,?,?)",
-                [(rid, t["key"], t["value"]) for t in tags],
-            )
+            conn.executemany(_UPSERT_TAG, [(rid, t["key"], t["value"]) for t in tags])
             (count,) = conn.execute("SELECT count(*) FROM tags WHERE resource_id=?", (rid,)).fetchone()
             if count > MAX_TAGS:
                 raise TooManyTagsException(
                     f"Number of tags {count} exceeds the maximum of {MAX_TAGS} for resource {arn}"
                 )
 
-        self._write(txn)
+        self._write(txn, [_arn_lock(arn)])
 
     def untag(self, arn: str, keys: list[str]) -> None:
         """Remove the tags with these keys (absent keys are ignored)."""
 
-        def txn(conn: sqlite3.Connection) -> None:
+        def txn(conn: Connection) -> None:
             rid = self._id_by_arn(conn, arn)
             conn.executemany("DELETE FROM tags WHERE resource_id=? AND key=?", [(rid, k) for k in keys])
 
-        self._write(txn)
+        self._write(txn, [_arn_lock(arn)])
 
     # -- bulk import and export (formats/) -----------------------------------------------------
 
@@ -427,14 +451,12 @@ class ResourceStore:
         Order: meshes, then per mesh the kinds in kinds.ALL order (routers before their routes),
         each in creation order. Reads in one transaction, so the result is one consistent view.
         """
-        conn = self.pool.get()
         order = " ".join(f"WHEN '{k.key}' THEN {i}" for i, k in enumerate(kinds.ALL))
         where, args = "", ()
         if meshes is not None:
             where = f"WHERE mesh IN ({','.join('?' * len(meshes))})"
             args = tuple(meshes)
-        conn.execute("BEGIN")
-        try:
+        with self.pool.read_snapshot() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM resources {where} ORDER BY mesh, CASE kind {order} END, id", args
             ).fetchall()
@@ -442,8 +464,6 @@ class ResourceStore:
                 "SELECT t.resource_id, t.key, t.value FROM tags t JOIN resources r ON r.id = t.resource_id "
                 f"{where.replace('mesh', 'r.mesh')} ORDER BY t.resource_id, t.key", args
             ).fetchall()
-        finally:
-            conn.execute("COMMIT")
         tags: dict[int, builtins.list[dict[str, str]]] = {}
         for rid, key, value in tag_rows:
             tags.setdefault(rid, []).append({"key": key, "value": value})
@@ -471,7 +491,7 @@ class ResourceStore:
             self._check_backends(item.spec)
         prepared = [(item, _dumps(item.spec), _dumps(item.wire)) for item in items]
 
-        def txn(conn: sqlite3.Connection) -> builtins.list[Record]:
+        def txn(conn: Connection) -> builtins.list[Record]:
             written: builtins.list[Record] = []
             scopes: set[tuple[str, str, str]] = set()
             # Rows of the side tables, written with one executemany each at the end (thousands of
@@ -494,12 +514,13 @@ class ResourceStore:
                             if not all(n in present for n in needed):
                                 self._require_parents(conn, kind, item.mesh, item.parent)
                                 present.update(needed)
-                        cur = conn.execute(
+                        (rid,) = conn.execute(
                             "INSERT INTO resources (mesh, kind, parent, name, arn, uid, version, created_at, "
-                            "updated_at, mesh_owner, resource_owner, spec, wire) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "updated_at, mesh_owner, resource_owner, spec, wire) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                            "RETURNING id",
                             (item.mesh, item.kind, item.parent, item.name, *values),
-                        )
-                        rid, op = int(cur.lastrowid or 0), "create"
+                        ).fetchone()
+                        op = "create"
                         scopes.add((item.mesh, item.kind, item.parent))
                         if kind is kinds.MESH or kind.key in ("virtualRouter", "virtualGateway"):
                             present.add((item.mesh, item.kind, item.name))
@@ -520,18 +541,19 @@ class ResourceStore:
                         conn.execute("DELETE FROM refs WHERE resource_id=?", (rid,))
                         if item.tags is not None:
                             conn.execute("DELETE FROM tags WHERE resource_id=?", (rid,))
-                except sqlite3.IntegrityError as exc:
+                except self.pool.IntegrityError as exc:
                     raise ConflictException(
                         f"{kind.label} {item.name} in mesh {item.mesh}: its name, ARN or uid is already taken "
-                        f"({exc})"
+                        f"({_first_line(exc)})"
                     ) from None
                 if item.tags:
                     tag_rows.extend((rid, t["key"], t["value"]) for t in item.tags)
                 ref_rows.extend((rid, item.mesh, k, n) for k, n in sorted(references(kind.key, item.spec)))
                 revision_rows.append((item.mesh, item.kind, item.name, item.parent, op, item.version, ts))
                 written.append(Record(rid, item.mesh, item.kind, item.parent, item.name, *values))
-            conn.executemany("INSERT OR REPLACE INTO tags (resource_id, key, value) VALUES (?,?,?)", tag_rows)
+            conn.executemany(_UPSERT_TAG, tag_rows)
             conn.executemany("INSERT INTO refs (resource_id, mesh, to_kind, to_name) VALUES (?,?,?,?)", ref_rows)
+            self.pool.order_revisions(conn)
             conn.executemany(
                 "INSERT INTO revisions (mesh, kind, name, parent, op, version, ts) VALUES (?,?,?,?,?,?,?)",
                 revision_rows,
@@ -539,9 +561,12 @@ class ResourceStore:
             self._check_quotas_after(conn, scopes)
             return written
 
-        return self._write(txn)
+        locks = {mesh_lock(item.mesh) for item in items}
+        if any(item.kind == "mesh" and item.expect_version is None for item in items):
+            locks.add(ACCOUNT_LOCK)
+        return self._write(txn, sorted(locks))
 
-    def _check_quotas_after(self, conn: sqlite3.Connection, scopes: set[tuple[str, str, str]]) -> None:
+    def _check_quotas_after(self, conn: Connection, scopes: set[tuple[str, str, str]]) -> None:
         """Quota check on the outcome of a bulk write (counts include what the transaction added)."""
         for mesh, kind_key, parent in sorted(scopes):
             kind = kinds.BY_KEY[kind_key]
@@ -574,7 +599,7 @@ class ResourceStore:
         """Every virtual node whose stored spec has ``aws_cloud_map`` discovery, in any mesh, as
         (mesh, name, stored spec JSON): what the xDS process polls Cloud Map for."""
         return self.pool.get().execute(
-            "SELECT mesh, name, spec FROM resources WHERE kind='virtualNode' AND instr(spec, '\"aws_cloud_map\"') > 0"
+            "SELECT mesh, name, spec FROM resources WHERE kind='virtualNode' AND spec LIKE '%\"aws_cloud_map\"%'"
         ).fetchall()
 
     def revisions_since(self, rev: int, limit: int = 10000) -> list[Revision]:
@@ -592,13 +617,23 @@ class ResourceStore:
         return int(rev)
 
     def data_version(self) -> int:
-        """SQLite's ``PRAGMA data_version``: changes when another connection commits (a cheap poll)."""
-        (value,) = self.pool.get().execute("PRAGMA data_version").fetchone()
-        return int(value)
+        """A number that changes when another connection may have written (a cheap poll): SQLite's
+        ``PRAGMA data_version``; on PostgreSQL, notifications and the backup poll (store/postgres.py)."""
+        return self.pool.data_version()
+
+    def sweep_tokens(self) -> int:
+        """Delete the clientTokens older than ``token_ttl_s`` (expired ones are ignored anyway; this is
+        housekeeping, run by the leader, replicas/jobs.py); returns how many went."""
+        oldest = _now() - self.config.token_ttl_s
+
+        def txn(conn: Connection) -> int:
+            return int(conn.execute("DELETE FROM client_tokens WHERE ts<?", (oldest,)).rowcount or 0)
+
+        return self._write(txn, [])
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _get_in(self, conn: sqlite3.Connection, kind: Kind, mesh: str, parent: str, name: str) -> Record:
+    def _get_in(self, conn: Connection, kind: Kind, mesh: str, parent: str, name: str) -> Record:
         row = conn.execute(
             f"SELECT {_COLUMNS} FROM resources WHERE mesh=? AND kind=? AND parent=? AND name=?",
             (mesh, kind.key, parent, name),
@@ -607,7 +642,7 @@ class ResourceStore:
             self._raise_not_found(conn, kind, mesh, parent, name)
         return Record.from_row(row)
 
-    def _raise_not_found(self, conn: sqlite3.Connection, kind: Kind, mesh: str, parent: str, name: str) -> None:
+    def _raise_not_found(self, conn: Connection, kind: Kind, mesh: str, parent: str, name: str) -> None:
         acct = self.config.account_id
         if kind is kinds.MESH:
             raise NotFoundException(f"Mesh {name} for account {acct} is not present")
@@ -615,7 +650,7 @@ class ResourceStore:
         where = f"under mesh {mesh}" if not kind.parent else f"under {kinds.BY_KEY[kind.parent].label} {parent} in mesh {mesh}"
         raise NotFoundException(f"{kind.label} with name {name} is not present {where} for account {acct}")
 
-    def _require_parents(self, conn: sqlite3.Connection, kind: Kind, mesh: str, parent: str) -> dict[str, Any] | None:
+    def _require_parents(self, conn: Connection, kind: Kind, mesh: str, parent: str) -> dict[str, Any] | None:
         """Check the mesh (and the parent router/gateway) exist; return the parent's stored spec."""
         found = conn.execute(
             "SELECT 1 FROM resources WHERE mesh=? AND kind='mesh' AND parent='' AND name=?", (mesh, mesh)
@@ -636,7 +671,7 @@ class ResourceStore:
         spec: dict[str, Any] = json.loads(row[0])
         return spec
 
-    def _check_quota(self, conn: sqlite3.Connection, kind: Kind, mesh: str, parent: str) -> None:
+    def _check_quota(self, conn: Connection, kind: Kind, mesh: str, parent: str) -> None:
         limit = self.config.quotas.get(kind.collection)
         if limit is None:
             return
@@ -663,7 +698,7 @@ class ResourceStore:
                 f"Number of backends {len(backends)} exceeds the maximum of {limit} per VirtualNode"
             )
 
-    def _check_unused(self, conn: sqlite3.Connection, kind: Kind, record: Record) -> None:
+    def _check_unused(self, conn: Connection, kind: Kind, record: Record) -> None:
         acct = self.config.account_id
         if kind is kinds.MESH:
             for child in kinds.ALL[1:]:
@@ -708,7 +743,7 @@ class ResourceStore:
             )
 
     def _index_refs(
-        self, conn: sqlite3.Connection, rid: int, kind: Kind, mesh: str, name: str, spec: Mapping[str, Any]
+        self, conn: Connection, rid: int, kind: Kind, mesh: str, name: str, spec: Mapping[str, Any]
     ) -> None:
         for to_kind, to_name in sorted(mentions(kind.key, spec)):
             # Every kind a spec names is top-level (parent ''): with it the unique index finds the
@@ -729,23 +764,19 @@ class ResourceStore:
                 [(rid, mesh, k, n) for k, n in sorted(refs)],
             )
 
-    def _append_revision(self, conn: sqlite3.Connection, record: Record, op: str) -> None:
+    def _append_revision(self, conn: Connection, record: Record, op: str) -> None:
+        self.pool.order_revisions(conn)  # last in the transaction: revision order is commit order
         conn.execute(
             "INSERT INTO revisions (mesh, kind, name, parent, op, version, ts) VALUES (?,?,?,?,?,?,?)",
             (record.mesh, record.kind, record.name, record.parent, op, record.version, _now()),
         )
 
     def _replay(
-        self, conn: sqlite3.Connection, operation: str, resource: str, token: str | None, request_hash: str
+        self, conn: Connection, operation: str, resource: str, token: str | None, request_hash: str
     ) -> str | None:
         if not token:
             return None
-        oldest = _now() - self.config.token_ttl_s
-        if time.monotonic() >= self._next_token_sweep:
-            # Expired tokens are ignored below; deleting them is housekeeping, done at most once
-            # per TOKEN_SWEEP_S per process instead of in every write.
-            self._next_token_sweep = time.monotonic() + TOKEN_SWEEP_S
-            conn.execute("DELETE FROM client_tokens WHERE ts<?", (oldest,))
+        oldest = _now() - self.config.token_ttl_s  # expired tokens are swept by the leader (sweep_tokens)
         row = conn.execute(
             "SELECT request_hash, response FROM client_tokens "
             "WHERE operation=? AND resource=? AND token=? AND ts>=?",
@@ -762,18 +793,19 @@ class ResourceStore:
         return response
 
     def _remember(
-        self, conn: sqlite3.Connection, operation: str, resource: str, token: str | None, request_hash: str,
+        self, conn: Connection, operation: str, resource: str, token: str | None, request_hash: str,
         response: str,
     ) -> None:
         if token:
-            # OR REPLACE: an expired row for the same token may not have been swept yet.
+            # An upsert: an expired row for the same token may not have been swept yet.
             conn.execute(
-                "INSERT OR REPLACE INTO client_tokens (operation, resource, token, request_hash, response, ts) "
-                "VALUES (?,?,?,?,?,?)",
+                "INSERT INTO client_tokens (operation, resource, token, request_hash, response, ts) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT (operation, resource, token) DO UPDATE SET "
+                "request_hash=excluded.request_hash, response=excluded.response, ts=excluded.ts",
                 (operation, resource, token, request_hash, response, _now()),
             )
 
-    def _id_by_arn(self, conn: sqlite3.Connection, arn: str) -> int:
+    def _id_by_arn(self, conn: Connection, arn: str) -> int:
         row = conn.execute("SELECT id FROM resources WHERE arn=?", (arn,)).fetchone()
         if row is None:
             raise NotFoundException(f"Resource with ARN {arn} is not present for account {self.config.account_id}")

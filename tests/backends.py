@@ -1,0 +1,3 @@
+"""The storage backends the API and durability suites run against (store/database.py)."""
+
+BACKENDS = ("sqlite", "postgresql")
