@@ -26,6 +26,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from prometheus_client import generate_latest
 
 from meshplane.config import Config
+from meshplane.errors import ServiceUnavailableException
 from meshplane.discovery import CloudMapPoller, Query
 from meshplane.store import ResourceStore
 from meshplane.store.proxies import ProxyStore, StreamRow
@@ -206,6 +207,14 @@ class PersistentStatus(MemoryStatusSink):
             ended = [(stream, types_json(stream, fragments.pop(s, {}))) for s, stream in gone.items()]
         return live, ended
 
+    def restore(self, live: list[tuple[StreamStatus, str]], ended: list[tuple[StreamStatus, str]]) -> None:
+        """Put back what :meth:`take_dirty` returned when writing it failed (the database was down):
+        the next flush writes it, or anything newer."""
+        with self._lock:
+            self._dirty.update(stream.stream_id for stream, _ in live)
+            for stream, _ in ended:
+                self._gone.setdefault(stream.stream_id, stream)
+
 
 _EMPTY_TYPE = TypeStatus()
 
@@ -326,6 +335,7 @@ class Propagator:
         """Tail the feed and push until ``stop`` is set."""
         pending = _Pending()
         next_flush = 0.0
+        unavailable = False
         self.cloud_map.start()
         while not stop.wait(poll_s):
             try:
@@ -336,8 +346,8 @@ class Propagator:
                     now - pending.last_at >= self.config.debounce_ms / 1000
                     or now - pending.first_at >= self.config.debounce_max_ms / 1000
                 ):
-                    keys, pending = pending.keys, _Pending()
-                    self.apply(keys)
+                    self.apply(pending.keys)
+                    pending = _Pending()  # only once applied: a failed apply (database down) is retried
                 # A flush holds the GIL the streams need to send and take ACKs: it waits for a
                 # quiet moment (a pushed change has been answered), and after a big one
                 # (thousands of proxies just changed) the next waits longer, so that writing
@@ -349,9 +359,21 @@ class Propagator:
                     self.flush_status()
                     took = time.monotonic() - now
                     next_flush = now + min(FLUSH_MAX_S, max(FLUSH_S, 5 * took))
+            except ServiceUnavailableException as exc:
+                # The database is down: proxies keep their last snapshots; catch up once it is back
+                # (the feed, read from the last revision seen, holds every change made meanwhile).
+                if not unavailable:
+                    log.warning("database unavailable (%s); serving the last configuration until it is back",
+                                exc.message)
+                unavailable = True
+                time.sleep(0.5)
+                continue
             except Exception:  # the loop must survive anything: log it, keep serving the last snapshots
                 log.exception("propagation step failed")
                 time.sleep(0.5)
+            if unavailable:
+                log.warning("database available again")
+                unavailable = False
         self.cloud_map.stop()
         self.flush_status()
 
@@ -623,7 +645,16 @@ class Propagator:
         info = dict(self.info)
         if self.metrics is not None:
             info[self.metrics_key] = generate_latest(self.metrics.registry).decode()
-        self.proxy_store.save(rows, dumps, info)
+        try:
+            self.proxy_store.save(rows, dumps, info)
+        except Exception:
+            # The database is unreachable (PostgreSQL restarting): keep what was not written for
+            # the next flush; proxies are unaffected, they keep being served from memory.
+            self.status.restore(live, gone)
+            with self._lock:
+                for node, snapshot in configs.items():
+                    self._configs_to_save.setdefault(node, snapshot)
+            raise
 
     def _row(self, stream: StreamStatus, types: str, connected: bool) -> StreamRow:
         proxy = self._proxies.get(stream.node_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from backends import BACKENDS
 from click.testing import CliRunner
 from test_formats import COLOR_APP_CFN, STATE
 
@@ -15,8 +17,9 @@ def run(*args: str, stdin: str | None = None):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=False)
 
 
-def test_import_cloudformation_with_set_then_export_each_format(tmp_path: Path) -> None:
-    db = str(tmp_path / "m.db")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_import_cloudformation_with_set_then_export_each_format(tmp_path: Path, make_db, backend) -> None:
+    db = make_db(backend, "m")
     (tmp_path / "color.yaml").write_text(COLOR_APP_CFN)
     missing = run("import", str(tmp_path / "color.yaml"), "--db", db)
     assert missing.exit_code == 1 and "--set ColorTellerBlackVirtualNode=" in missing.output

@@ -1,4 +1,5 @@
-"""store/: quota counters, clientToken expiry and background WAL checkpoints, on real SQLite files."""
+"""store/: quota counters, clientToken expiry and the revisions feed on both backends (real SQLite
+files, a real PostgreSQL database), and SQLite's background WAL checkpoints and group commit."""
 
 from __future__ import annotations
 
@@ -16,15 +17,18 @@ from meshplane.api import render
 from meshplane.config import Config
 from meshplane.errors import ConflictException, LimitExceededException
 from meshplane.store import ResourceStore, migrate
-from meshplane.store.database import connect
+from backends import BACKENDS
+from meshplane.store.database import connect, open_pool
 from meshplane.store.migrations import migrations
 
 NODE_SPEC = {"listeners": [{"port_mapping": {"port": 80, "protocol": "http"}}]}
 NODE_WIRE = {"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]}
 
 
-def _store(tmp_path: Path, **settings: object) -> ResourceStore:
-    config = Config(db=str(tmp_path / "store.db"), **settings)  # type: ignore[arg-type]
+def _store(tmp_path: Path | str, **settings: object) -> ResourceStore:
+    """A store over ``tmp_path`` (a directory: a SQLite file in it) or a database URL."""
+    db = tmp_path if isinstance(tmp_path, str) else str(tmp_path / "store.db")
+    config = Config(db=db, **settings)  # type: ignore[arg-type]
     migrate(config.db)
     return ResourceStore(config)
 
@@ -39,19 +43,22 @@ def _create(store: ResourceStore, kind: kinds.Kind, mesh: str, name: str, token:
 
 
 def _counts(db: str) -> dict[tuple[str, str, str], int]:
-    conn = sqlite3.connect(db)
+    pool = open_pool(db)
     try:
-        kept = dict(((m, k, p), n) for m, k, p, n in conn.execute("SELECT mesh, kind, parent, n FROM resource_counts"))
+        conn = pool.get()
+        kept = dict(((m, k, p), n) for m, k, p, n in conn.execute(
+            "SELECT mesh, kind, parent, n FROM resource_counts").fetchall())
         real = dict(((m, k, p), n) for m, k, p, n in conn.execute(
-            "SELECT mesh, kind, parent, count(*) FROM resources GROUP BY mesh, kind, parent"))
+            "SELECT mesh, kind, parent, count(*) FROM resources GROUP BY mesh, kind, parent").fetchall())
     finally:
-        conn.close()
+        pool.close()
     assert kept == real
     return kept
 
 
-def test_quota_counter_follows_creates_and_deletes(tmp_path):
-    store = _store(tmp_path, quotas={**Config().quotas, "virtualNodes": 3})
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_quota_counter_follows_creates_and_deletes(make_db, backend):
+    store = _store(make_db(backend), quotas={**Config().quotas, "virtualNodes": 3})
     try:
         _create(store, kinds.MESH, "m", "m")
         for i in range(3):
@@ -87,8 +94,9 @@ def test_counter_migration_counts_existing_resources(tmp_path):
     assert _counts(db) == {("m", "virtualNode", ""): 5}
 
 
-def test_expired_client_token_is_forgotten(tmp_path):
-    store = _store(tmp_path, token_ttl_s=1)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_expired_client_token_is_forgotten(make_db, backend):
+    store = _store(make_db(backend), token_ttl_s=1)
     try:
         _create(store, kinds.MESH, "m", "m")
         first = _create(store, kinds.VIRTUAL_NODE, "m", "a", token="t-1")
@@ -100,6 +108,38 @@ def test_expired_client_token_is_forgotten(tmp_path):
         # The token expired: the same request now creates again (version 1, a new uid).
         again = _create(store, kinds.VIRTUAL_NODE, "m", "a", token="t-1")
         assert json.loads(again)["metadata"]["uid"] != json.loads(first)["metadata"]["uid"]
+        time.sleep(1.2)
+        assert store.sweep_tokens() == 1  # the leader's job (replicas/jobs.py) deletes expired tokens
+        assert store.sweep_tokens() == 0
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_revisions_feed_follows_every_change_in_order(make_db, backend):
+    store = _store(make_db(backend))
+    try:
+        start = store.last_revision()
+        version = store.data_version()
+        _create(store, kinds.MESH, "m", "m")
+        _create(store, kinds.VIRTUAL_NODE, "m", "a")
+        store.update(kinds.VIRTUAL_NODE, "m", "", "a", NODE_SPEC, NODE_WIRE, None, "h", render.data)
+        store.delete(kinds.VIRTUAL_NODE, "m", "", "a")
+        feed = store.revisions_since(start)
+        assert [(r.kind, r.name, r.op, r.version) for r in feed] == [
+            ("mesh", "m", "create", 1), ("virtualNode", "a", "create", 1),
+            ("virtualNode", "a", "update", 2), ("virtualNode", "a", "delete", 2)]
+        assert [r.rev for r in feed] == sorted(r.rev for r in feed) and feed[-1].rev == store.last_revision()
+        # Another connection's writes change data_version (PostgreSQL: through LISTEN/NOTIFY).
+        other = _store(store.config.db)
+        try:
+            _create(other, kinds.VIRTUAL_NODE, "m", "b")
+        finally:
+            other.close()
+        deadline = time.monotonic() + 5
+        while store.data_version() == version and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.data_version() != version
     finally:
         store.close()
 
