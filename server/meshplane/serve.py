@@ -259,6 +259,12 @@ def serve(config: Config) -> None:
     # One id for this replica's every process (API workers, xDS, the replica runner), set before
     # any of them starts; children inherit it with the rest of the configuration.
     config.ensure_replica_id()
+    # The API port, picked now when port 0 was asked for, so the replica runner reports the real
+    # address (run_wsgi reserves the same port again; SO_REUSEPORT lets both hold it).
+    api_host, api_port = split_listen(config.api_listen)
+    api_reservation = _reserve_port(api_host, api_port)
+    shown = f"[{api_host}]" if ":" in api_host else api_host
+    config.api_listen = f"{shown}:{api_reservation.getsockname()[1]}"
     children: list[subprocess.Popen[bytes]] = []
     # Every setting travels as MESHPLANE_* variables (Config.to_env), so a new field needs no
     # plumbing here; child_env lets a child stop by itself if we are killed (SIGKILL).
@@ -274,6 +280,7 @@ def serve(config: Config) -> None:
                  threads=config.threads, log_level=config.log_level,
                  tls=(config.api_tls_cert, config.api_tls_key) if config.api_tls_cert else None)
     finally:
+        api_reservation.close()
         for child in children:
             if child.poll() is None:
                 child.terminate()

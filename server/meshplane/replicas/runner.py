@@ -58,13 +58,23 @@ class Runner:
         if leader != self.leader:
             log.info("replica %s %s", self.replica, "is now the leader" if leader else "is not the leader")
             self.leader = leader
-            self._next_jobs = 0.0
+            self._next_jobs = self._first_jobs_due() if leader else 0.0
+        xds = self.proxies.info("listen") or self.config.xds_listen  # the bound address, once known
         self.rows.heartbeat(ReplicaRow(
-            self.replica, socket.gethostname(), os.getpid(), self.config.api_listen, self.config.xds_listen,
+            self.replica, socket.gethostname(), os.getpid(), self.config.api_listen, xds,
             __version__, self.started_at, now(), leader))
         if leader and time.monotonic() >= self._next_jobs:
             self._next_jobs = time.monotonic() + self.config.leader_interval
             self.run_jobs()
+
+    def _first_jobs_due(self) -> float:
+        """When a new leader first runs the jobs: one interval after the previous leader last did
+        (read from the job log), so a takeover keeps the jobs' pace instead of repeating them."""
+        last = self.rows.runs(self.jobs[0].name, limit=1)
+        if not last:
+            return 0.0
+        wait = last[0].started_at + self.config.leader_interval - time.time()
+        return time.monotonic() + min(max(0.0, wait), self.config.leader_interval)
 
     def run_jobs(self) -> None:
         """Run every leader job once, logging each run in ``job_runs``."""
