@@ -75,6 +75,13 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+class DatabaseUrl(str):
+    """A database URL whose repr shows no password (pytest's tracebacks print arguments' reprs)."""
+
+    def __repr__(self) -> str:
+        return "<postgresql database " + self.rsplit("/", 1)[-1] + ">"
+
+
 class PostgresServer:
     """A PostgreSQL cluster of its own, started by the constructor, stopped (and removed) by ``stop()``.
 
@@ -132,8 +139,9 @@ class PostgresServer:
         return self._password
 
     def url(self, database: str = DATABASE) -> str:
-        """``postgresql://meshplane:<password>@127.0.0.1:<port>/<database>``."""
-        return f"postgresql://{ROLE}:{self._password}@127.0.0.1:{self.port}/{database}"
+        """``postgresql://meshplane:<password>@127.0.0.1:<port>/<database>``, as a :class:`DatabaseUrl`
+        (its repr hides the password: pytest prints the arguments of every frame of a failure)."""
+        return DatabaseUrl(f"postgresql://{ROLE}:{self._password}@127.0.0.1:{self.port}/{database}")
 
     def create_database(self, name: str) -> str:
         """A new empty database ``name`` (a plain lowercase identifier) owned by ``meshplane``; its URL.
