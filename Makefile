@@ -31,6 +31,7 @@ run: install
 test: install
 	sh tests/console/ensure_chromium.sh
 	sh tests/ensure_postgresql.sh
+	sh tests/ensure_iptables.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install

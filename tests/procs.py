@@ -153,11 +153,12 @@ class EnvoyProcess(Process):
 
     Started with ``--disable-hot-restart --concurrency 1`` and a base id unique to this test process,
     logging at ``level`` to ``<workdir>/<name>.log``. ``admin_url`` is known once Envoy wrote its
-    admin address file (the constructor waits for it).
+    admin address file (the constructor waits for it). ``wrapper`` prefixes the command (``ip netns
+    exec NAME``: it must exec Envoy, keeping the pid).
     """
 
     def __init__(self, bootstrap: dict[str, Any], workdir: Path, name: str = "envoy",
-                 level: str = "warning", timeout: float = 30.0) -> None:
+                 level: str = "warning", timeout: float = 30.0, wrapper: Sequence[str] = ()) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / f"{name}.json"
         config.write_text(json.dumps(bootstrap))
@@ -166,7 +167,7 @@ class EnvoyProcess(Process):
         self.envoy_log = workdir / f"{name}.envoy.log"
         base_id = (os.getpid() % 100_000) * 100 + next(_envoy_base_ids) % 100
         super().__init__(
-            [envoy_binary(), "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
+            [*wrapper, envoy_binary(), "-c", str(config), "--disable-hot-restart", "--concurrency", "1",
              "--base-id", str(base_id), "--admin-address-path", str(self.admin_path),
              "-l", level, "--log-path", str(self.envoy_log)],
             workdir / f"{name}.out", env=env_with_venv(),

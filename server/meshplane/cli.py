@@ -43,6 +43,9 @@ def main() -> None:
 @click.option("--cloudmap-health-status",
               type=click.Choice(["HEALTHY_OR_ELSE_ALL", "HEALTHY", "ALL", "UNHEALTHY"], case_sensitive=False),
               help="DiscoverInstances HealthStatus filter [MESHPLANE_CLOUDMAP_HEALTH_STATUS; default HEALTHY_OR_ELSE_ALL]")
+@click.option("--aws-passthrough/--no-aws-passthrough", default=None,
+              help="under DROP_ALL too, pass TLS for *.amazonaws.com on 443 through the egress listener, "
+                   "as App Mesh did [MESHPLANE_AWS_PASSTHROUGH; default on]")
 @server_tls_flags(api=True)
 @mesh_ca_flags()
 @click.option("--ui/--no-ui", default=None, help="the web console at /ui/ [MESHPLANE_UI; default on]")
@@ -77,6 +80,9 @@ def serve(**flags: Any) -> None:
 @click.option("--cloudmap-health-status",
               type=click.Choice(["HEALTHY_OR_ELSE_ALL", "HEALTHY", "ALL", "UNHEALTHY"], case_sensitive=False),
               help="DiscoverInstances HealthStatus filter [MESHPLANE_CLOUDMAP_HEALTH_STATUS; default HEALTHY_OR_ELSE_ALL]")
+@click.option("--aws-passthrough/--no-aws-passthrough", default=None,
+              help="under DROP_ALL too, pass TLS for *.amazonaws.com on 443 through the egress listener, "
+                   "as App Mesh did [MESHPLANE_AWS_PASSTHROUGH; default on]")
 @click.option("--worker", hidden=True, help="internal: GROUP:INDEX:READY_FD of a worker of `meshplane xds`")
 @click.option("--auth", type=click.Choice(["sigv4", "none"], case_sensitive=False),
               help="sigv4: streams must authenticate (docs/security.md); none: accept any, even off loopback [MESHPLANE_AUTH]")

@@ -58,6 +58,9 @@ class Config:
     :param cloudmap_interval: seconds between two DiscoverInstances calls for one Cloud Map service
         (virtual nodes with ``awsCloudMap`` discovery); failing calls back off from there.
     :param cloudmap_health_status: the DiscoverInstances ``HealthStatus`` filter.
+    :param aws_passthrough: under DROP_ALL too, the iptables egress listener passes TLS for
+        ``*.amazonaws.com`` on 443 to its original destination, as App Mesh did; False
+        (``--no-aws-passthrough``) leaves it out (docs/translation.md "Egress filter").
     """
 
     db: str = "meshplane.db"
@@ -110,6 +113,8 @@ class Config:
     # HealthStatus filter (HEALTHY_OR_ELSE_ALL: the healthy instances, or all when none is).
     cloudmap_interval: float = 5.0
     cloudmap_health_status: str = "HEALTHY_OR_ELSE_ALL"
+    # App Mesh's hidden egress default: *.amazonaws.com on 443 stays reachable under DROP_ALL.
+    aws_passthrough: bool = True
     # Replicas (docs/operations.md): this replica's id in proxy status and leadership; "" = one
     # `meshplane serve` makes up at start (host name + random suffix) and gives its children.
     replica_id: str = ""

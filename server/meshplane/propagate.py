@@ -35,7 +35,7 @@ from meshplane.stream.metrics import XdsMetrics
 from meshplane.stream.snapshot import Snapshot, SnapshotBuilder
 from meshplane.stream.status import MemoryStatusSink, StreamStatus, TypeStatus
 from meshplane.stream.types import SEND_ORDER, short_name
-from meshplane.translate import ENDPOINT_TYPE, LocalOverrides, MeshState, ProxyConfig, ProxyRef, Translator
+from meshplane.translate import ENDPOINT_TYPE, LocalOverrides, MeshState, ProxyConfig, ProxyRef, Settings, Translator
 from meshplane.translate.cloudmap import CloudMapInstance, CloudMapKey, cloud_map_key, describe
 from meshplane.translate.deps import revision_keys
 from meshplane.translate.identity import node_dns_names
@@ -311,6 +311,8 @@ class Propagator:
         self._cloud_map_nodes: dict[CloudMapKey, set[tuple[str, str]]] = {}  # query -> (mesh, node)
         self._cloud_map_index: dict[tuple[str, str], CloudMapKey] = {}  # (mesh, node) -> its query
         self._cloud_map_endpoints: dict[CloudMapKey, tuple[CloudMapInstance, ...]] = {}
+        # The operator's translation choices, handed to translate/ as data.
+        self._settings = Settings(aws_passthrough=config.aws_passthrough)
         self._refresh_cloud_map_queries()
         cache.set_on_first_request(self.on_first_request)
 
@@ -523,7 +525,7 @@ class Propagator:
         self._publish(unnamed)
         for mesh, proxies in by_mesh.items():
             state = self._state(mesh)
-            translator = Translator(state, self._cloud_map_endpoints)
+            translator = Translator(state, self._cloud_map_endpoints, self._settings)
             # Published a chunk at a time: the streams start pushing (and the proxies answering,
             # on the other core) while the rest is built. The Translator's memos span the
             # chunks, so shared pieces are still built once.

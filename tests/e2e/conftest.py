@@ -7,7 +7,7 @@ Each scenario runs over both ADS protocols (the ``xds_mode`` fixture: ``sotw`` a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +123,11 @@ class Envoys:
         self.running: list[EnvoyProcess] = []
         self._count = 0
 
-    def start(self, bootstrap: dict[str, Any], name: str) -> EnvoyProcess:
-        """Start one Envoy from ``bootstrap`` (no waiting beyond its admin address)."""
+    def start(self, bootstrap: dict[str, Any], name: str, wrapper: Sequence[str] = ()) -> EnvoyProcess:
+        """Start one Envoy from ``bootstrap`` (no waiting beyond its admin address); ``wrapper``
+        prefixes its command (`EnvoyProcess`)."""
         self._count += 1
-        process = EnvoyProcess(bootstrap, self.workdir, f"{self._count:02d}-{name}")
+        process = EnvoyProcess(bootstrap, self.workdir, f"{self._count:02d}-{name}", wrapper=wrapper)
         self.running.append(process)
         return process
 

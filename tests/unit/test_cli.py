@@ -74,3 +74,26 @@ def test_xds_workers_default_to_one_per_cpu_at_most_four(monkeypatch):
     assert Config.from_env({}, xds_workers=1).xds_workers == 1
     with pytest.raises(ValueError, match="between 0 .one per CPU. and 64"):
         Config.from_env({"MESHPLANE_XDS_WORKERS": "-1"})
+
+
+def test_aws_passthrough_is_on_by_default_and_turned_off_by_flag_or_variable(monkeypatch):
+    """``--no-aws-passthrough`` / MESHPLANE_AWS_PASSTHROUGH=0 on `serve` and `xds` reach the Config
+    (and travel to child processes through Config.to_env)."""
+    from meshplane import children, serve, streamer
+    from meshplane.config import Config
+
+    seen = []
+    monkeypatch.setattr(serve, "serve", lambda config: seen.append(config.aws_passthrough))
+    monkeypatch.setattr(streamer, "run", lambda config, role: seen.append(config.aws_passthrough))
+    monkeypatch.setattr(children, "exit_now", lambda: None)
+    monkeypatch.delenv("MESHPLANE_AWS_PASSTHROUGH", raising=False)
+    runner = CliRunner()
+    for argv, env in ((["serve"], {}), (["serve", "--no-aws-passthrough"], {}), (["xds"], {}),
+                      (["xds"], {"MESHPLANE_AWS_PASSTHROUGH": "0"}),
+                      (["xds", "--aws-passthrough"], {"MESHPLANE_AWS_PASSTHROUGH": "0"})):
+        result = runner.invoke(main, argv, env=env)
+        assert result.exit_code == 0, result.output
+    assert seen == [True, False, True, False, True]
+    off = Config.from_env({"MESHPLANE_AWS_PASSTHROUGH": "off"})
+    assert off.aws_passthrough is False
+    assert Config.from_env(off.to_env()).aws_passthrough is False

@@ -19,6 +19,7 @@ from meshplane.translate import LocalOverrides
 from meshplane.translate import MeshState
 from meshplane.translate import ProxyConfig
 from meshplane.translate import ProxyRef
+from meshplane.translate import Settings
 from meshplane.translate import Translator
 from meshplane.translate import build_all
 from meshplane.translate import build_proxy_config
@@ -297,6 +298,7 @@ def test_service_provided_by_a_node_routes_straight_to_it_with_its_listener_time
 def test_drop_all_reaches_declared_backends_only_and_unknown_hosts_get_404() -> None:
     config = build(dj_state())
     assert sorted(config.clusters) == [
+        "cds_egress_dj-app_amazonaws",
         "cds_egress_dj-app_jazz-v1_http_9080",
         "cds_egress_dj-app_jazz-v2_http_9080",
         "cds_egress_dj-app_metal-v1_http_9080",
@@ -319,6 +321,69 @@ def test_allow_all_passes_other_traffic_to_its_original_destination_with_iptable
     }
     assert as_dict(config.clusters["cds_egress_dj-app_mesh-allow-all"])["type"] == "ORIGINAL_DST"
     assert virtual_host(config, "rds_egress_http_9080", "mesh-allow-all")["domains"] == ["*"]
+
+
+AWS_CHAIN = {
+    "name": "tcp_443_amazonaws.com",
+    "filter_chain_match": {"destination_port": 443, "server_names": ["*.amazonaws.com"]},
+    "filters": [
+        {
+            "name": "envoy.filters.network.tcp_proxy",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                "stat_prefix": "egress.amazonaws",
+                "cluster": "cds_egress_dj-app_amazonaws",
+            },
+        }
+    ],
+}
+
+
+def test_drop_all_still_passes_tls_for_amazonaws_on_443_to_its_original_destination() -> None:
+    """App Mesh's hidden egress default: the SNI chain, an ORIGINAL_DST cluster, and the TLS
+    inspector for destination port 443 only (other connections are not held up by it)."""
+    config = build(dj_state())
+    egress = as_dict(config.listeners["lds_egress_0.0.0.0_15001"])
+    assert [chain["name"] for chain in egress["filter_chains"]] == ["http_9080", "tcp_443_amazonaws.com"]
+    assert egress["filter_chains"][-1] == AWS_CHAIN
+    assert egress["listener_filters"][1:] == [
+        {
+            "name": "envoy.filters.listener.tls_inspector",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"},
+            "filter_disabled": {"not_match": {"destination_port_range": {"start": 443, "end": 444}}},
+        }
+    ]
+    cluster = as_dict(config.clusters["cds_egress_dj-app_amazonaws"])
+    assert (cluster["type"], cluster["lb_policy"], cluster["connect_timeout"]) == ("ORIGINAL_DST", "CLUSTER_PROVIDED", "1s")
+    # ALLOW_ALL keeps the named chain (as App Mesh did) beside its catch-all.
+    allow_all = as_dict(build(dj_state({"egress_filter": {"type": "ALLOW_ALL"}})).listeners["lds_egress_0.0.0.0_15001"])
+    assert allow_all["filter_chains"][-1] == AWS_CHAIN and "default_filter_chain" in allow_all
+
+
+def test_no_aws_passthrough_leaves_the_amazonaws_chain_and_its_inspector_out() -> None:
+    state = MeshState.from_dict(dj_state())
+    off = Settings(aws_passthrough=False)
+    config = build_proxy_config(state, DJ, settings=off)
+    check_consistent(config)
+    egress = as_dict(config.listeners["lds_egress_0.0.0.0_15001"])
+    assert [chain["name"] for chain in egress["filter_chains"]] == ["http_9080"]
+    assert [f["name"] for f in egress["listener_filters"]] == ["envoy.filters.listener.original_dst"]
+    assert "cds_egress_dj-app_amazonaws" not in config.clusters
+    # A node without backends has nothing to send out: no egress listener at all.
+    jazz = ProxyRef("dj-app", "virtualNode", "jazz-v1")
+    assert sorted(build_all(state, [jazz], off)[jazz].listeners) == ["lds_ingress_0.0.0.0_15000"]
+    assert Translator(state, settings=off).build(DJ) == config
+
+
+def test_amazonaws_chain_carries_the_access_log_and_stays_out_of_one_host_layouts() -> None:
+    data = dj_state()
+    data["virtual_nodes"]["dj"]["logging"] = {"access_log": {"file": {"path": "/dev/stdout"}}}
+    chains = as_dict(build(data).listeners["lds_egress_0.0.0.0_15001"])["filter_chains"]
+    assert chains[-1]["filters"][0]["typed_config"]["access_log"][0]["typed_config"]["path"] == "/dev/stdout"
+    # One host: the app's own connections are not captured, so AWS is reachable without Envoy.
+    config = build(dj_state(), overrides=ONE_HOST)
+    assert "cds_egress_dj-app_amazonaws" not in config.clusters
+    assert all("listener_filters" not in as_dict(listener) for listener in config.listeners.values())
 
 
 def test_allow_all_on_one_host_forwards_unknown_hosts_through_the_dynamic_forward_proxy() -> None:
@@ -346,13 +411,15 @@ def test_each_proxy_gets_only_what_its_backends_reach() -> None:
     data["virtual_nodes"]["dj"]["backends"] = [{"virtual_service": {"virtual_service_name": METAL}}]
     config = build(data)
     assert sorted(config.clusters) == [
+        "cds_egress_dj-app_amazonaws",
         "cds_egress_dj-app_metal-v1_http_9080",
         "cds_egress_dj-app_metal-v2_http_9080",
         "cds_ingress_dj-app_dj_http_9080",
     ]
     jazz = build(data, ProxyRef("dj-app", "virtualNode", "jazz-v1"))
-    assert sorted(jazz.clusters) == ["cds_ingress_dj-app_jazz-v1_http_9080"]
-    assert sorted(jazz.listeners) == ["lds_ingress_0.0.0.0_15000"]
+    assert sorted(jazz.clusters) == ["cds_egress_dj-app_amazonaws", "cds_ingress_dj-app_jazz-v1_http_9080"]
+    # No backends: the egress listener holds the *.amazonaws.com chain alone (as on App Mesh).
+    assert sorted(jazz.listeners) == ["lds_egress_0.0.0.0_15001", "lds_ingress_0.0.0.0_15000"]
 
 
 def test_dangling_references_leave_things_out_and_say_why() -> None:
@@ -568,7 +635,7 @@ def test_tcp_backends_sharing_a_port_with_iptables_keep_the_first_and_say_why() 
     data["virtual_nodes"]["db"] = {"listeners": [{"port_mapping": {"port": 5432, "protocol": "tcp"}}], "service_discovery": {"dns": {"hostname": "db"}}}
     config = build(data)
     chains = as_dict(config.listeners["lds_egress_0.0.0.0_15001"])["filter_chains"]
-    assert [chain["name"] for chain in chains] == ["http_9080", "tcp_5432"]
+    assert [chain["name"] for chain in chains] == ["http_9080", "tcp_5432", "tcp_443_amazonaws.com"]
     assert config.diagnostics == (
         "virtual node dj: backend pg.svc tcp port 5432 is unreachable without a destination address: cache.svc uses it",
     )
@@ -801,6 +868,7 @@ def test_check_consistent_reports_missing_assignments_routes_and_clusters() -> N
     assert error.value.problems == (
         "EDS cluster eds has no ClusterLoadAssignment",
         "RDS route configuration rds_egress_http_9080 is used by a listener but missing",
+        "cluster cds_egress_dj-app_amazonaws is routed to but missing",
         "cluster cds_ingress_dj-app_dj_http_9080 is routed to but missing",
     )
 

@@ -37,6 +37,7 @@ from .names import TYPE_URLS
 from .state import LocalOverrides
 from .state import MeshState
 from .state import ProxyRef
+from .state import Settings
 
 __all__ = [
     "CLUSTER_TYPE",
@@ -52,6 +53,7 @@ __all__ = [
     "MeshState",
     "ProxyConfig",
     "ProxyRef",
+    "Settings",
     "Translator",
     "build_all",
     "build_proxy_config",

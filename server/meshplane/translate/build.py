@@ -46,8 +46,10 @@ from .routes import build_route_configuration
 from .routes import serialized_virtual_host
 from .sidecar import plan_node
 from .state import LocalOverrides
+from .state import DEFAULT_SETTINGS
 from .state import MeshState
 from .state import ProxyRef
+from .state import Settings
 
 NO_OVERRIDES = LocalOverrides()
 
@@ -61,11 +63,14 @@ class Translator:
     :param cloud_map: the instances Cloud Map discovery found, per query (`cloudmap.CloudMapKey`):
         the endpoints of clusters towards nodes with ``awsCloudMap`` discovery. Read-only data,
         like the state; a query absent from it gives an assignment without endpoints.
+    :param settings: the server-wide translation settings (`state.Settings`).
     """
 
-    def __init__(self, state: MeshState | None, cloud_map: CloudMapEndpoints = NO_ENDPOINTS) -> None:
+    def __init__(
+        self, state: MeshState | None, cloud_map: CloudMapEndpoints = NO_ENDPOINTS, settings: Settings = DEFAULT_SETTINGS
+    ) -> None:
         self.state = state
-        self.shared = Shared(state, cloud_map) if state is not None else None
+        self.shared = Shared(state, cloud_map, settings) if state is not None else None
         # IR object id -> (IR object kept alive, proto). Shared IR comes from `Shared`'s memo, so
         # identity is a cheap and exact key (hashing nested IR tuples on every lookup is not).
         self._hosts: dict[int, tuple[ir.VirtualHost, bytes]] = {}
@@ -299,6 +304,7 @@ def build_proxy_config(
     proxy: ProxyRef,
     overrides: LocalOverrides = NO_OVERRIDES,
     cloud_map: CloudMapEndpoints = NO_ENDPOINTS,
+    settings: Settings = DEFAULT_SETTINGS,
 ) -> ProxyConfig:
     """The Envoy resources (and diagnostics) for one proxy of ``state``.
 
@@ -306,32 +312,36 @@ def build_proxy_config(
     :param proxy: which virtual node or gateway the Envoy represents.
     :param overrides: local binding overrides from the Envoy's node metadata.
     :param cloud_map: what Cloud Map discovery found (see `Translator`).
+    :param settings: the server-wide translation settings.
     """
-    return Translator(state, cloud_map).build(proxy, overrides)
+    return Translator(state, cloud_map, settings).build(proxy, overrides)
 
 
 def build_all(
     state: MeshState | None,
     proxies: Mapping[ProxyRef, LocalOverrides] | Iterable[ProxyRef],
+    settings: Settings = DEFAULT_SETTINGS,
 ) -> dict[ProxyRef, ProxyConfig]:
     """Build many proxies of one state in one pass, sharing clusters, virtual hosts and listeners
     (`Translator.build_many` on a Translator of its own).
 
     :param proxies: proxy -> its overrides, or just proxies (no overrides).
+    :param settings: the server-wide translation settings.
     """
     with _gc_paused():
-        return _build_all(state, proxies)
+        return _build_all(state, proxies, settings)
 
 
 def _build_all(
     state: MeshState | None,
     proxies: Mapping[ProxyRef, LocalOverrides] | Iterable[ProxyRef],
+    settings: Settings,
 ) -> dict[ProxyRef, ProxyConfig]:
     # A function of its own, called with the collector paused, so the Translator and its memos
     # are freed before the collector is switched back on: its first run (triggered by the
     # pass's allocations) then only walks the configs, not the whole pass's IR.
     items = proxies.items() if isinstance(proxies, Mapping) else ((proxy, NO_OVERRIDES) for proxy in proxies)
-    return Translator(state).build_many(items)
+    return Translator(state, NO_ENDPOINTS, settings).build_many(items)
 
 
 @contextlib.contextmanager

@@ -251,7 +251,11 @@ class HttpChain(NamedTuple):
 
 
 class TcpChain(NamedTuple):
-    """A filter chain running tcp_proxy to one or several weighted clusters."""
+    """A filter chain running tcp_proxy to one or several weighted clusters.
+
+    ``server_names`` (TLS SNI, Envoy's ``*.`` wildcards allowed) restricts the chain to TLS
+    connections asking for those names: the listener then inspects the TLS ClientHello.
+    """
 
     clusters: tuple[WeightedCluster, ...]
     stat_prefix: str
@@ -259,6 +263,7 @@ class TcpChain(NamedTuple):
     tls: DownstreamTls | None = None
     access_log: AccessLog | None = None
     idle_timeout_ms: int | None = None
+    server_names: tuple[str, ...] = ()
 
 
 Chain = Union[HttpChain, TcpChain]

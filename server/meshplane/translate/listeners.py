@@ -112,6 +112,8 @@ def _filter_chains(chain: ir.Chain, name: str) -> list[listener_components_pb2.F
     plain = listener_components_pb2.FilterChain(name=name, filters=[network])
     if chain.destination_port is not None:
         plain.filter_chain_match.destination_port.value = chain.destination_port
+    if isinstance(chain, ir.TcpChain) and chain.server_names:
+        plain.filter_chain_match.server_names.extend(chain.server_names)
     if chain.tls is None:
         return [plain]
     secure = listener_components_pb2.FilterChain()
@@ -128,7 +130,48 @@ def _filter_chains(chain: ir.Chain, name: str) -> list[listener_components_pb2.F
 def _chain_name(chain: ir.Chain, index: int) -> str:
     kind = "http" if isinstance(chain, ir.HttpChain) else "tcp"
     port = chain.destination_port
-    return f"{kind}_{port}" if port is not None else f"{kind}_{index}"
+    name = f"{kind}_{port}" if port is not None else f"{kind}_{index}"
+    if isinstance(chain, ir.TcpChain) and chain.server_names:
+        # Beside a tcp backend on the same port: ``tcp_443_amazonaws.com``.
+        name += "_" + chain.server_names[0].removeprefix("*.")
+    return name
+
+
+def _tls_inspector(chains: list[ir.Chain]) -> listener_components_pb2.ListenerFilter | None:
+    """The tls_inspector listener filter when a chain matches on TLS, else None.
+
+    PERMISSIVE listener TLS (or a server name match without a port) needs it on every
+    connection. Server name matches on known destination ports get it on those ports only:
+    the inspector waits for the client's first bytes, so a protocol where the server speaks
+    first (SMTP, MySQL) would otherwise stall until the listener filter timeout closes it.
+    """
+    everywhere = False
+    ports: list[int] = []
+    for chain in chains:
+        if chain.tls is not None and chain.tls.mode == "PERMISSIVE":
+            everywhere = True
+        elif isinstance(chain, ir.TcpChain) and chain.server_names:
+            port = chain.destination_port
+            if port is None:
+                everywhere = True
+            elif port not in ports:
+                ports.append(port)
+    if not everywhere and not ports:
+        return None
+    result = listener_components_pb2.ListenerFilter(name="envoy.filters.listener.tls_inspector")
+    result.typed_config.Pack(tls_inspector_pb2.TlsInspector())
+    if not everywhere:
+        # Evaluated when the filter's turn comes, after original_dst restored the destination.
+        wanted = result.filter_disabled.not_match
+        if len(ports) > 1:
+            for port in sorted(ports):
+                rule = wanted.or_match.rules.add()
+                rule.destination_port_range.start = port
+                rule.destination_port_range.end = port + 1
+        else:
+            wanted.destination_port_range.start = ports[0]
+            wanted.destination_port_range.end = ports[0] + 1
+    return result
 
 
 def build_listener(listener: ir.Listener) -> listener_pb2.Listener:
@@ -146,9 +189,9 @@ def build_listener(listener: ir.Listener) -> listener_pb2.Listener:
     chains = list(listener.chains)
     if listener.default_chain is not None:
         chains.append(listener.default_chain)
-    if any(chain.tls is not None and chain.tls.mode == "PERMISSIVE" for chain in chains):
-        inspector = result.listener_filters.add(name="envoy.filters.listener.tls_inspector")
-        inspector.typed_config.Pack(tls_inspector_pb2.TlsInspector())
+    inspector = _tls_inspector(chains)
+    if inspector is not None:
+        result.listener_filters.append(inspector)
     for index, chain in enumerate(listener.chains):
         result.filter_chains.extend(_filter_chains(chain, _chain_name(chain, index)))
     if listener.default_chain is not None:

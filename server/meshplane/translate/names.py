@@ -38,6 +38,11 @@ MESH_TRUST_SECRET = "meshplane-mesh-trust"
 # One DNS cache shared by the dynamic forward proxy filter and cluster (their configs must match).
 DFP_CACHE = "meshplane_allow_all_dns_cache"
 
+# App Mesh's hidden egress default (Settings.aws_passthrough): TLS to AWS APIs, matched by SNI
+# on the HTTPS port, passes through to its original destination.
+AWS_SERVER_NAME = "*.amazonaws.com"
+AWS_PORT = 443
+
 STAT_INGRESS = "ingress"
 STAT_EGRESS = "egress"
 
@@ -60,6 +65,11 @@ def egress_cluster(mesh: str, node: str, protocol: str, port: int) -> str:
 def allow_all_cluster(mesh: str) -> str:
     """The ALLOW_ALL passthrough: ``cds_egress_<mesh>_mesh-allow-all``."""
     return f"cds_egress_{mesh}_mesh-allow-all"
+
+
+def amazonaws_cluster(mesh: str) -> str:
+    """The ``*.amazonaws.com`` passthrough: ``cds_egress_<mesh>_amazonaws``."""
+    return f"cds_egress_{mesh}_amazonaws"
 
 
 def ingress_route_config(protocol: str, port: int) -> str:

@@ -24,7 +24,9 @@ from .cloudmap import addresses
 from .services import Resolver
 from .services import ServicePort
 from .services import Target
+from .state import DEFAULT_SETTINGS
 from .state import MeshState
+from .state import Settings
 
 
 class Plan:
@@ -83,15 +85,27 @@ class Shared:
     """Per-MeshState memo of proxy-independent IR (one instance per build pass).
 
     :param cloud_map: the instances Cloud Map discovery found, per query (see `cloudmap`).
+    :param settings: the server-wide translation settings.
     """
 
-    def __init__(self, state: MeshState, cloud_map: CloudMapEndpoints = NO_ENDPOINTS) -> None:
+    def __init__(self, state: MeshState, cloud_map: CloudMapEndpoints = NO_ENDPOINTS, settings: Settings = DEFAULT_SETTINGS) -> None:
         self.state = state
         self.cloud_map = cloud_map
         self.mesh = state.mesh_name
         self.resolver = Resolver(state)
         self.mesh_preference = self.resolver.mesh_preference
         self.allow_all = specs.egress_filter(state.mesh_spec) == "ALLOW_ALL"
+        # Built once per pass: every iptables egress listener carries the same chain and cluster.
+        self.aws_passthrough: tuple[ir.Cluster, ir.TcpChain] | None = None
+        if settings.aws_passthrough:
+            cluster = ir.Cluster(names.amazonaws_cluster(self.mesh), "original_dst")
+            chain = ir.TcpChain(
+                (ir.WeightedCluster(cluster.name, 1),),
+                f"{names.STAT_EGRESS}.amazonaws",
+                destination_port=names.AWS_PORT,
+                server_names=(names.AWS_SERVER_NAME,),
+            )
+            self.aws_passthrough = (cluster, chain)
         self._vhosts: dict[tuple[str, int, bool], ir.VirtualHost] = {}
         self._clusters: dict[tuple[str, ir.UpstreamTls | None, ir.Limits], ir.Cluster] = {}
         self._reach: dict[tuple[int, int, ir.Limits], tuple[bool, tuple[ir.Cluster, ...], tuple[str, ...]]] = {}

@@ -285,10 +285,11 @@ def _egress_iptables(
         if allow_all is not None:
             hosts.append(shared.allow_all_host(allow_all))
         plan.route_configs.append(ir.RouteConfig(names.egress_route_config(number), tuple(hosts)))
+    aws = _aws_passthrough(shared, plan, log)
     if not tcp_ports:
         if allow_all is not None:
             plan.add_cluster(allow_all, "ALLOW_ALL")
-        listener = _http_egress_listener(shared, tuple(numbers), address, log, allow_all)
+        listener = _http_egress_listener(shared, tuple(numbers), address, log, allow_all, aws)
         if listener is not None:
             plan.listeners.append(listener)
         return
@@ -308,33 +309,58 @@ def _egress_iptables(
         tcp_chains.append(_tcp_chain(port, port.port, log))
     if allow_all is not None:
         plan.add_cluster(allow_all, "ALLOW_ALL")
-    listener = _egress_listener(numbers, tcp_chains, address, log, allow_all)
+    listener = _egress_listener(numbers, tcp_chains, address, log, allow_all, aws)
     if listener is not None:
         plan.listeners.append(listener)
 
 
+def _aws_passthrough(shared: Shared, plan: Plan, log: ir.AccessLog | None) -> ir.TcpChain | None:
+    """App Mesh's hidden egress default (`state.Settings.aws_passthrough`): the chain passing TLS
+    for ``*.amazonaws.com`` on 443 to its original destination, with its cluster added to
+    ``plan``; None when the setting is off. Under ALLOW_ALL too, as App Mesh did."""
+    found = shared.aws_passthrough
+    if found is None:
+        return None
+    cluster, chain = found
+    plan.add_cluster(cluster, "the amazonaws.com passthrough")
+    return chain if log is None else chain._replace(access_log=log)
+
+
 def _http_egress_listener(
-    shared: Shared, numbers: tuple[int, ...], address: str, log: ir.AccessLog | None, allow_all: ir.Cluster | None
+    shared: Shared,
+    numbers: tuple[int, ...],
+    address: str,
+    log: ir.AccessLog | None,
+    allow_all: ir.Cluster | None,
+    aws: ir.TcpChain | None,
 ) -> ir.Listener | None:
     """`_egress_listener` without tcp chains, memoized: it depends on the HTTP ports only, so
-    every node with the same backend ports shares it."""
+    every node with the same backend ports shares it (``aws`` is the same for all of a pass)."""
     key = ("iptables", numbers, address, log, allow_all)
     listener = shared.egress_listeners.get(key)
     if listener is None:
-        listener = shared.egress_listeners[key] = _egress_listener(numbers, [], address, log, allow_all)
+        listener = shared.egress_listeners[key] = _egress_listener(numbers, [], address, log, allow_all, aws)
     return listener
 
 
 def _egress_listener(
-    http_numbers: Sequence[int], tcp_chains: list[ir.Chain], address: str, log: ir.AccessLog | None, allow_all: ir.Cluster | None
+    http_numbers: Sequence[int],
+    tcp_chains: list[ir.Chain],
+    address: str,
+    log: ir.AccessLog | None,
+    allow_all: ir.Cluster | None,
+    aws: ir.TcpChain | None,
 ) -> ir.Listener | None:
-    """The iptables egress listener: an HTTP chain per backend port, then the tcp chains, and
-    with ALLOW_ALL a default chain to the original destination; None when it would be empty."""
+    """The iptables egress listener: an HTTP chain per backend port, then the tcp chains, the
+    ``*.amazonaws.com`` chain (``aws``), and with ALLOW_ALL a default chain to the original
+    destination; None when it would be empty."""
     chains: list[ir.Chain] = [
         ir.HttpChain(names.egress_route_config(number), names.STAT_EGRESS, destination_port=number, access_log=log)
         for number in http_numbers
     ]
     chains.extend(tcp_chains)
+    if aws is not None:
+        chains.append(aws)
     default = None
     if allow_all is not None:
         default = ir.TcpChain(((ir.WeightedCluster(allow_all.name, 1)),), f"{names.STAT_EGRESS}.allow_all", access_log=log)

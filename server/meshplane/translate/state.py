@@ -1,4 +1,5 @@
-"""The translator's inputs: one mesh's stored state, a proxy's identity, and its local overrides.
+"""The translator's inputs: one mesh's stored state, a proxy's identity, its local overrides, and
+the server-wide settings.
 
 Specs are the stored dicts (`schemas.load_spec`): the App Mesh wire tree with snake_case keys and
 absent members absent. Nothing here defaults or validates a spec; `specs.py` reads them.
@@ -187,3 +188,19 @@ class LocalOverrides:
             egress_port=_port(pick("egress_port")),
             app_address=_app_address(pick("app_address")),
         )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server-wide translation choices: the operator's flags, in no App Mesh spec.
+
+    :param aws_passthrough: App Mesh's hidden egress default. The iptables egress listener
+        passes TLS for ``*.amazonaws.com`` on port 443 to its original destination (cluster
+        ``cds_egress_<mesh>_amazonaws``) under DROP_ALL too, so apps keep reaching AWS APIs.
+        False (``--no-aws-passthrough``) leaves that chain out.
+    """
+
+    aws_passthrough: bool = True
+
+
+DEFAULT_SETTINGS = Settings()
