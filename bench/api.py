@@ -4,6 +4,7 @@
                                   [--workers N] [--server-threads N] [--paced-repeat N] [--skip-moto]
                                   [--max-wait S] [--latency-only] [--auth | --auth-only] [--profile DIR]
                                   [--json PATH]
+    .venv/bin/python bench/api.py --backends [--duration S] [--repeat N] [--nodes N] [--json PATH]
 
 The load generator is wrk (C, one event loop per thread), not boto3, whose client-side cost would hide
 the server's; the script installs the Debian package when it is missing and we are root. Lua scripts
@@ -41,6 +42,13 @@ is evaluated on every request (``BENCH_POLICY``); wrk signs each request itself 
 libcrypto's SHA-256 and HMAC, as a client would), and the report compares its throughput with the
 unauthenticated server's. ``--auth-only`` runs just those two.
 
+``--backends`` compares the storage backends instead, describe and create only, in one run: meshplane
+NORMAL on SQLite, one `meshplane serve` on PostgreSQL, and two `meshplane serve` replicas on one PostgreSQL
+database with the load spread over both (two wrk processes, each with half the threads and connections,
+run at the same time). PostgreSQL is a server of its own started by the script (tests/pgserver.py: Debian's
+binaries, a fresh cluster, fsync and synchronous_commit on, as in production); the server CPU per request
+then includes PostgreSQL's processes (shown apart too).
+
 ``--profile DIR`` adds py-spy runs (``pip install py-spy``) of meshplane's workers under describe and
 create. wrk runs with few threads and nothing is pinned; all traffic goes to 127.0.0.1.
 """
@@ -61,6 +69,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -944,6 +953,188 @@ def report(results: list[Result], paced: Result | None, half: float, noop: dict[
     return "\n".join(lines) + "\n"
 
 
+# -- storage backends (--backends) -------------------------------------------------------------------
+
+BACKEND_SCENARIOS = ("describe", "create")
+PG_ONE, PG_TWO, SQLITE = "PostgreSQL, 1 replica", "PostgreSQL, 2 replicas", "SQLite"
+
+
+@dataclass
+class Replicated:
+    """A ``--backends`` target: one or several `meshplane serve` processes over one database, each
+    given an equal share of wrk's threads and connections; ``db_pids`` lists the database server's
+    processes (PostgreSQL's), whose CPU counts as the target's too."""
+
+    label: str
+    servers: list[MeshplaneServer]
+    db_pids: Any = None  # () -> list[int]
+    runs: dict[str, list[Result]] = field(default_factory=lambda: collections.defaultdict(list))
+    db_cpu: dict[str, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
+
+
+def start_pg_replicas(tmp: Path, url: str, name: str, count: int, workers: int, threads: int) -> list[MeshplaneServer]:
+    """``count`` `meshplane serve` replicas (API only) over the PostgreSQL database ``url``, started
+    one after the other (the first applies the migrations)."""
+    env = env_with_venv({"MESHPLANE_QUOTA_VIRTUALNODES": "1000000", "MESHPLANE_LOG_LEVEL": "warning"})
+    return [MeshplaneServer(url, tmp / f"{name}-{k}.log", "--workers", str(workers), "--threads", str(threads),
+                            "--replica-id", f"{name}-{k}", env=env) for k in range(count)]
+
+
+def measured_replicated(wrk: str, target: Replicated, scenario: str, rep: int, tmp: Path,
+                        args: argparse.Namespace) -> Result:
+    """One run of ``scenario`` against every server of ``target`` at once (one wrk each, sharing
+    ``--threads`` and ``--connections``); one Result: requests and statuses added up, the elapsed time
+    of the longest, p50 the request-weighted mean of the wrk processes' p50s, p99 and max their highest.
+    Server CPU per request covers every meshplane process and PostgreSQL's."""
+    if args.max_wait > 0:
+        wait_quiet(args.max_wait)
+    share = len(target.servers)
+    threads = max(1, args.threads // share)
+    connections = max(threads, args.connections // share)
+    meshplane = [pid for server in target.servers for pid in (server.pid, *worker_pids(server.pid))]
+    db = target.db_pids() if target.db_pids else []
+    before_mp, before_db, (busy0, stolen0, total0) = cpu_seconds(meshplane), cpu_seconds(db), machine_cpu()
+    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    outcomes: list[Result | BaseException] = [RuntimeError("not run")] * share
+
+    def one(k: int) -> None:
+        # Names and clientTokens are unique per wrk process (``run``), since they share a database.
+        script = write_script(tmp, scenario, f"{scenario[:1]}{rep}x{k}", args.nodes, threads, connections)
+        try:
+            outcomes[k] = run_wrk(wrk, target.servers[k].endpoint, script, args.duration, threads, connections,
+                                  target.label, scenario)
+        except BaseException as exc:  # reported below, on the main thread
+            outcomes[k] = exc
+
+    runners = [threading.Thread(target=one, args=(k,)) for k in range(share)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    parts: list[Result] = [o for o in outcomes if isinstance(o, Result)]
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_mp, server_db, (busy1, stolen1, total1) = cpu_seconds(meshplane) - before_mp, cpu_seconds(db) - before_db, \
+        machine_cpu()
+    requests = sum(r.requests for r in parts)
+    statuses: collections.Counter[str] = collections.Counter()
+    for r in parts:
+        statuses.update(r.statuses)
+    result = Result(
+        target=target.label, scenario=scenario, requests=requests, seconds=max(r.seconds for r in parts),
+        p50_ms=sum(r.p50_ms * r.requests for r in parts) / max(1, requests),
+        p99_ms=max(r.p99_ms for r in parts), max_ms=max(r.max_ms for r in parts), statuses=dict(statuses),
+        socket_errors=sum(r.socket_errors for r in parts), exhausted=False,
+        samples=[s for r in parts for s in r.samples][:5],
+    )
+    wrk_cpu = (wrk_after.ru_utime - wrk_before.ru_utime) + (wrk_after.ru_stime - wrk_before.ru_stime)
+    span = max(1e-9, total1 - total0)
+    result.stolen = (stolen1 - stolen0) / span
+    if requests:
+        result.cpu_us = 1e6 * (server_mp + server_db) / requests
+        result.wrk_cpu_us = 1e6 * wrk_cpu / requests
+        result.foreign = max(0.0, (busy1 - busy0) - server_mp - server_db - wrk_cpu) / span
+    result.rates, result.p99s, result.steals = [result.rate], [result.p99_ms], [result.stolen]
+    target.db_cpu[scenario].append(1e6 * server_db / max(1, requests))
+    return result
+
+
+def backends_report(targets: list[Replicated], args: argparse.Namespace) -> str:
+    """The ``--backends`` table: each target's best run per scenario, and the ratios to SQLite."""
+    by = {t.label: {s: best(t.runs[s]) for s in BACKEND_SCENARIOS if t.runs[s]} for t in targets}
+    db_cpu = {t.label: {s: min(t.db_cpu[s]) for s in BACKEND_SCENARIOS if t.db_cpu[s]} for t in targets}
+    best_of = f"best of {args.repeat} runs (range)" if args.repeat > 1 else "one run each"
+    lines = [
+        f"wrk -t{args.threads} -c{args.connections} in total (2 replicas: two wrk at once, each half of it), "
+        f"{args.duration:g} s per run, {best_of}; every meshplane: Granian --workers {args.workers} --threads "
+        f"{args.server_threads}, API only; {args.nodes} nodes in the read set; {os.cpu_count()} CPUs shared by "
+        f"servers, PostgreSQL and wrk; load average before/after: {args.load_before} / {args.load_after}",
+        "",
+        "| operation | target | req/s | p50 ms | p99 ms | server CPU µs/req (of which PostgreSQL) | vs SQLite | non-2xx |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in BACKEND_SCENARIOS:
+        base = by.get(SQLITE, {}).get(scenario)
+        for target in targets:
+            r = by[target.label].get(scenario)
+            if r is None:
+                continue
+            ratio = f"{r.rate / base.rate:.2f}x" if base and base.rate else "n/a"
+            pg = db_cpu[target.label].get(scenario, 0.0)
+            of_pg = f" ({pg:,.0f})" if target.db_pids else ""
+            lines.append(f"| {scenario} | {target.label} | {r.rate:,.0f}{_spread(r)} | {r.p50_ms:.2f} | "
+                         f"{r.p99_ms:.1f} | {r.cpu_us:,.0f}{of_pg} | {ratio} | {r.non_2xx} |")
+    lines.append("")
+    lines.append("* 2 replicas: p50 is the request-weighted mean of the two wrk processes' p50s, p99 the higher "
+                 "of their p99s")
+    others = {f"{label}/{s}": f"{100 * r.foreign:.0f}% + {100 * r.stolen:.0f}%"
+              for label, runs in by.items() for s, r in runs.items()}
+    lines.append(f"* CPU share other processes + the hypervisor (steal) took during the runs kept: {others}")
+    statuses = {f"{label}/{s}": r.statuses for label, runs in by.items() for s, r in runs.items()}
+    lines.append(f"* statuses, all runs: {json.dumps(statuses)}")
+    checks = []
+    for label in (PG_ONE, PG_TWO):
+        d, c = by.get(label, {}).get("describe"), by.get(label, {}).get("create")
+        if d:
+            checks.append(f"{label} describe {d.rate:,.0f}/s (target 1,500): {'met' if d.rate >= 1500 else 'MISSED'}")
+        if c:
+            checks.append(f"{label} create {c.rate:,.0f}/s (target 400): {'met' if c.rate >= 400 else 'MISSED'}")
+    lines.append("* targets: " + "; ".join(checks))
+    return "\n".join(lines) + "\n"
+
+
+def backends_main(args: argparse.Namespace, wrk: str) -> None:
+    """``--backends``: SQLite, PostgreSQL with one replica, PostgreSQL with two, in one run."""
+    from pgserver import PostgresServer
+
+    targets: list[Replicated] = []
+    with tempfile.TemporaryDirectory(prefix="meshplane-bench-backends-") as tmp_name, \
+            contextlib.ExitStack() as stack:
+        tmp = Path(tmp_name)
+        pg = PostgresServer(fast=False, max_connections=300)
+        stack.callback(pg.stop)
+
+        def pg_pids() -> list[int]:
+            return [pg.pid, *worker_pids(pg.pid)] if pg.pid else []
+
+        sqlite = start_meshplane(tmp, "sqlite", "NORMAL", args.workers, args.server_threads)
+        stack.callback(sqlite.stop)
+        targets.append(Replicated(SQLITE, [sqlite]))
+        for label, name, count in ((PG_ONE, "single", 1), (PG_TWO, "replicas", 2)):
+            servers = start_pg_replicas(tmp, pg.create_database(name), name, count, args.workers, args.server_threads)
+            for server in servers:
+                stack.callback(server.stop)
+            targets.append(Replicated(label, servers, pg_pids))
+        for target in targets:
+            for server in target.servers:
+                _wait_ready(server.endpoint, "/healthz")
+            started = time.monotonic()
+            seed(target.servers[0].endpoint, args.nodes)
+            print(f"[{target.label}] seeded {args.nodes} nodes in {time.monotonic() - started:.1f}s", file=sys.stderr)
+            for server in target.servers:  # warm every worker's connections and caches
+                warm = write_script(tmp, "describe", "warm", args.nodes, args.threads, args.connections)
+                run_wrk(wrk, server.endpoint, warm, 1, args.threads, args.connections, target.label, "warm-up")
+        for rep in range(args.repeat):
+            for scenario in BACKEND_SCENARIOS:
+                for target in targets:
+                    result = measured_replicated(wrk, target, scenario, rep, tmp, args)
+                    target.runs[scenario].append(result)
+                    log(target.label, scenario, result)
+                    db = target.db_cpu[scenario][-1]
+                    if target.db_pids:
+                        print(f"[{target.label}] {scenario}: of the server CPU, PostgreSQL {db:,.0f} us/req",
+                              file=sys.stderr)
+        args.load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        print("Command: " + " ".join([".venv/bin/python", "bench/api.py", *sys.argv[1:]]))
+        print(backends_report(targets, args))
+        if args.json:
+            runs = [r.__dict__ | {"rate": r.rate} for t in targets for s in BACKEND_SCENARIOS for r in t.runs[s]]
+            Path(args.json).write_text(json.dumps(runs, indent=1))
+
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
@@ -971,6 +1162,9 @@ def main() -> None:
                         help="meshplane NORMAL with and without --auth sigv4 only (no FULL, moto, no-op, paced)")
     parser.add_argument("--profile", metavar="DIR", help="also profile describe and create with py-spy into DIR")
     parser.add_argument("--json", metavar="PATH", help="write every figure to PATH")
+    parser.add_argument("--backends", action="store_true",
+                        help="describe and create on SQLite, PostgreSQL (one replica) and PostgreSQL (two replicas, "
+                             "load spread over both) in one run; PostgreSQL started by the script, fsync on")
     args = parser.parse_args()
     if args.quick:
         args.duration = min(args.duration, 2.0)
@@ -981,6 +1175,9 @@ def main() -> None:
     args.nodes = max(args.nodes, 100)  # a list page is 100 items
     args.load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     wrk = ensure_wrk()
+    if args.backends:
+        backends_main(args, wrk)
+        return
     results: list[Result] = []
     noop: dict[str, Result] = {}
     paced: Result | None = None

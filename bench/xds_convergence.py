@@ -5,6 +5,7 @@ change until every connected proxy has ACKed the new RouteConfiguration.
     .venv/bin/python bench/xds_convergence.py --changes 20 --n 100 --rounds 5 --docs
     .venv/bin/python bench/xds_convergence.py --no-envoy --n 2000 --auth both   # streams signed vs not
     .venv/bin/python bench/xds_convergence.py --no-envoy --n 2000 --sds both    # with SDS certificates vs not
+    .venv/bin/python bench/xds_convergence.py --replicas --n 2000 --rounds 5    # SQLite vs PostgreSQL, 1 and 2 replicas
 
 Part 1, real Envoys: one `meshplane serve` (API + xDS, default 100 ms debounce) and two real Envoy
 1.40 sidecars of one mesh, one on state-of-the-world ADS and one on delta, both with the same
@@ -31,6 +32,15 @@ its two SDS secrets (its mesh certificate, issued when it connects, and the mesh
 the comparison the issue asks for (route-change convergence with SDS certificates, no worse than
 without).
 
+``--replicas`` runs part 2 three ways in one run instead, each on a fresh database: one `meshplane serve`
+on SQLite, one on PostgreSQL, and two `meshplane serve` replicas (API + xDS each) on one PostgreSQL
+database with the N proxies split over them (half connect to each, from two client processes). The route
+change is written on replica A's API; convergence is when every proxy on both replicas has ACKed it (their
+ackedAt stamps; /meshplane/v1/proxies on any replica lists every replica's proxies). PostgreSQL is a server
+of the script's own (tests/pgserver.py, fsync on). Also measured there, to size a fleet on paper: each xDS
+process's RSS without proxies and with its share synced, its CPU for the initial sync, per change, and at
+rest (proxies connected, nothing changing) per proxy.
+
 Everything shares the machine's cores (server, Envoys or client process, and this script's polling),
 so the numbers are pessimistic for the server.
 """
@@ -42,6 +52,7 @@ from pathlib import Path
 
 import argparse
 import asyncio
+import collections
 import http.client
 import json
 import os
@@ -345,8 +356,9 @@ def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1, auth: boo
         server.stop()
 
 
-async def run_clients(port: int, mesh: str, n: int) -> None:
-    """N Envoy-like SotW ADS streams, node ``mesh/<mesh>/virtualNode/node-<i>``, ACKing everything."""
+async def run_clients(port: int, mesh: str, n: int, first: int = 0) -> None:
+    """N Envoy-like SotW ADS streams, node ``mesh/<mesh>/virtualNode/node-<i>`` for i from ``first``,
+    ACKing everything."""
     import grpc
     from envoy.config.cluster.v3 import cluster_pb2
     from envoy.config.core.v3 import base_pb2
@@ -436,7 +448,158 @@ async def run_clients(port: int, mesh: str, n: int) -> None:
             finally:
                 await channel.close()
 
-    await asyncio.gather(*(proxy(i) for i in range(n)))
+    await asyncio.gather(*(proxy(i) for i in range(first, first + n)))
+
+
+# -- part 2 over replicas (--replicas) ---------------------------------------------------------------
+
+REPLICA_SETUPS = (("SQLite", "sqlite", 1), ("PostgreSQL, 1 replica", "pg", 1), ("PostgreSQL, 2 replicas", "pg", 2))
+IDLE_S = 5.0  # seconds of rest over which the CPU without proxies, and with them connected, is measured
+
+
+def bench_replicas(tmp: Path, n: int, rounds: int, xds_workers: int, label: str, backend: str, count: int,
+                   pg: Any) -> dict[str, Any]:
+    """Part 2 with ``count`` `meshplane serve` (API + xDS) over one database (``backend``: a fresh SQLite
+    file, or a fresh database on the PostgreSQL server ``pg``); the N proxies split evenly over them,
+    the changes written on the first one's API."""
+    env = env_with_venv({"MESHPLANE_QUOTA_VIRTUALNODES": str(n + 100), "MESHPLANE_XDS_WORKERS": str(xds_workers),
+                         "MESHPLANE_LOG_LEVEL": "warning"})
+    name = f"replicas_{n}_{backend}_{count}"
+    db: Any = pg.create_database(name) if backend == "pg" else tmp / f"{name}.db"
+    servers: list[MeshplaneServer] = []
+    clients: list[subprocess.Popen[bytes]] = []
+    rest: Rest | None = None
+    mesh = f"bench-{n}"
+    try:
+        for k in range(count):
+            servers.append(MeshplaneServer(db, tmp / f"{name}-{k}.log", "--replica-id", f"r{k}", xds=True, env=env))
+        rest = Rest(servers[0].endpoint)
+        started = time.monotonic()
+        create_mesh(rest, mesh, [f"node-{i}" for i in range(n)])
+        print(f"  [{label}] N={n}: mesh stored in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+        pids = [xds_pid(server) for server in servers]
+        time.sleep(1.0)
+        rss_idle = [rss_mb(pid) for pid in pids]
+        empty_before = sum(cpu_s(pid) for pid in pids)
+        time.sleep(IDLE_S)
+        cpu_empty = (sum(cpu_s(pid) for pid in pids) - empty_before) / IDLE_S
+        cpu_start = sum(cpu_s(pid) for pid in pids)
+        started = time.monotonic()
+        share = -(-n // count)
+        for k, server in enumerate(servers):
+            first, last = k * share, min(n, (k + 1) * share)
+            clients.append(subprocess.Popen(
+                [sys.executable, __file__, "--client", str(server.xds_port), "--mesh", mesh, "--n", str(last - first),
+                 "--first", str(first)], env=env_with_venv()))
+        deadline = started + 240
+        while True:
+            rows = rest.proxies(mesh)
+            if len(rows) == n and all_synced(rows):
+                break
+            if any(c.poll() is not None for c in clients) or time.monotonic() > deadline:
+                raise RuntimeError(f"[{label}] {len(rows)}/{n} proxies connected; synced: {all_synced(rows)}")
+            time.sleep(0.25)
+        initial_sync = time.monotonic() - started
+        on = collections.Counter(row.get("replica") for row in rows)
+        time.sleep(1.0)
+        db_mb = database_mb(db, pg)
+        cpu_sync = sum(cpu_s(pid) for pid in pids) - cpu_start
+        rss_connected = [rss_mb(pid) for pid in pids]
+        idle_before = sum(cpu_s(pid) for pid in pids)
+        time.sleep(IDLE_S)
+        cpu_idle = (sum(cpu_s(pid) for pid in pids) - idle_before) / IDLE_S
+        previous = {row["nodeId"]: row["types"]["RDS"]["versionAcked"] for row in rows}
+        all_ms, per_proxy, cpu = [], [], []
+        for round_ in range(rounds):
+            a = 10 + 10 * (round_ % 8)
+            cpu_before = sum(cpu_s(pid) for pid in pids)
+            ok_at = rest.set_weights(mesh, a, 100 - a)
+            rds = wait_converged(rest, mesh, previous, n, timeout=120, poll=1.0)
+            acked = [1000 * (t["ackedAt"] - ok_at) for t in rds.values()]
+            all_ms.append(max(acked))
+            per_proxy.extend(acked)
+            previous = {node: t["versionAcked"] for node, t in rds.items()}
+            time.sleep(0.5)
+            cpu.append(sum(cpu_s(pid) for pid in pids) - cpu_before)
+            print(f"  [{label}] N={n} round {round_ + 1}: all {n} ACKed {all_ms[-1]:.0f} ms after the REST 200",
+                  file=sys.stderr, flush=True)
+        return {
+            "label": label, "n": n, "rounds": rounds, "xds_workers": xds_workers, "replicas": count,
+            "proxies_per_replica": dict(sorted((str(k), v) for k, v in on.items())),
+            "initial_sync_s": initial_sync,
+            "all_p50_ms": statistics.median(all_ms), "all_p99_ms": percentile(all_ms, 99),
+            "proxy_p50_ms": percentile(per_proxy, 50), "proxy_p99_ms": percentile(per_proxy, 99),
+            "cpu_per_change_s": statistics.median(cpu), "cpu_sync_s": cpu_sync, "cpu_idle_share": cpu_idle,
+            "cpu_empty_share": cpu_empty,
+            "rss_idle_mb": rss_idle, "rss_connected_mb": rss_connected,
+            "kb_per_proxy": (sum(rss_connected) - sum(rss_idle)) * 1024 / n,
+            "db_mb": db_mb,
+        }
+    finally:
+        for client in clients:
+            client.terminate()
+            client.wait(timeout=30)
+        if rest is not None:
+            rest.close()
+        for server in servers:
+            server.stop()
+
+
+def database_mb(db: Any, pg: Any) -> float:
+    """The database's size on disk in MB: ``pg_database_size`` on PostgreSQL (``db`` is its URL), the
+    file plus its WAL on SQLite."""
+    if isinstance(db, Path):
+        return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists()) / 2**20
+    name = urlsplit(str(db)).path.lstrip("/")
+    with pg.admin_connect(name) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    return int(row[0]) / 2**20
+
+
+def replicas_report(runs: list[dict[str, Any]], command: str, load_before: float) -> str:
+    """The ``--replicas`` table, the ratios to the single server, and the per-proxy figures."""
+    load = os.getloadavg()[0]
+    lines = [f"Command: `{command}` ({os.cpu_count()} cores shared by every process, 1-minute load average "
+             f"{load_before:.1f} at the start and {load:.1f} at the end). Simulated SotW proxies as in part 2, "
+             f"{runs[0]['rounds']} route-weight changes each, written on replica A's API; convergence = last "
+             "ackedAt − REST 200, over every proxy of every replica.", "",
+             "| N | setup | xDS workers per replica | proxies per replica | initial sync | all ACKed p50 | all ACKed p99 "
+             "| per proxy p50 | per proxy p99 | xDS CPU/change | p99 vs single SQLite | p99 vs single PostgreSQL |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        base = {x["label"]: x for x in runs if x["n"] == r["n"]}
+        sq, pg1 = base.get("SQLite"), base.get("PostgreSQL, 1 replica")
+        vs = [f"{r['all_p99_ms'] / b['all_p99_ms']:.2f}x" if b else "n/a" for b in (sq, pg1)]
+        lines.append(f"| {r['n']} | {r['label']} | {r['xds_workers']} | {r['proxies_per_replica']} | "
+                     f"{r['initial_sync_s']:.1f} s | {r['all_p50_ms']:.0f} ms | {r['all_p99_ms']:.0f} ms | "
+                     f"{r['proxy_p50_ms']:.0f} ms | {r['proxy_p99_ms']:.0f} ms | {r['cpu_per_change_s']:.2f} s | "
+                     f"{vs[0]} | {vs[1]} |")
+    lines += ["", "Per proxy, to size a fleet (xDS processes of every replica added up; RSS idle = mesh stored, no "
+              "proxy):", "",
+              "| N | setup | xDS RSS idle -> synced (each replica) | RSS per proxy | initial-sync CPU per proxy | "
+              "CPU per change per proxy | CPU at rest, no proxy -> N proxies | at rest, per 1,000 proxies | "
+              "database on disk |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        rss = ", ".join(f"{a:.0f} -> {b:.0f} MB" for a, b in zip(r["rss_idle_mb"], r["rss_connected_mb"]))
+        lines.append(f"| {r['n']} | {r['label']} | {rss} | {r['kb_per_proxy']:.0f} KB | "
+                     f"{1000 * r['cpu_sync_s'] / r['n']:.2f} ms | {1e6 * r['cpu_per_change_s'] / r['n']:.0f} µs | "
+                     f"{100 * r['cpu_empty_share']:.1f}% -> {100 * r['cpu_idle_share']:.1f}% of a core | "
+                     f"{100 * 1000 * (r['cpu_idle_share'] - r['cpu_empty_share']) / r['n']:.2f}% of a core | "
+                     f"{r.get('db_mb', 0):.1f} MB |")
+    verdicts = []
+    for r in runs:
+        if r["replicas"] > 1:
+            for name in ("SQLite", "PostgreSQL, 1 replica"):
+                b = next((x for x in runs if x["n"] == r["n"] and x["label"] == name), None)
+                if b:
+                    ratio = r["all_p99_ms"] / b["all_p99_ms"]
+                    verdicts.append(f"N={r['n']} vs single {name}: {ratio:.2f}x "
+                                    f"({'met' if ratio <= 1.2 else 'MISSED'})")
+    if verdicts:
+        lines += ["", "* target, 2 replicas within 1.2x of the single server (all-ACKed p99): " + "; ".join(verdicts)]
+    return "\n".join(lines) + "\n"
+
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -524,14 +687,28 @@ def main() -> None:
     parser.add_argument("--no-envoy", action="store_true", help="skip part 1 (real Envoys)")
     parser.add_argument("--no-fanout", action="store_true", help="skip part 2 (simulated proxies)")
     parser.add_argument("--docs", action="store_true", help="write the results into docs/benchmarks.md")
+    parser.add_argument("--replicas", action="store_true",
+                        help="part 2 on SQLite, on PostgreSQL, and on 2 replicas over one PostgreSQL database "
+                             "(proxies split over them), in one run (implies --no-envoy)")
     parser.add_argument("--client", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--mesh", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        asyncio.run(run_clients(args.client, args.mesh, args.n[0]))
+        asyncio.run(run_clients(args.client, args.mesh, args.n[0], args.first))
         return
     command = " ".join([".venv/bin/python", "bench/xds_convergence.py", *sys.argv[1:]])
     load_before = os.getloadavg()[0]
+    if args.replicas:
+        from pgserver import PostgresServer
+
+        workers = (args.xds_workers or [Config.from_env({}).xds_workers])[0]
+        with tempfile.TemporaryDirectory(prefix="meshplane-bench-xds-") as directory, PostgresServer() as pg:
+            runs = [bench_replicas(Path(directory), n, args.rounds, workers, label, backend, count, pg)
+                    for n in args.n or [2000] for label, backend, count in REPLICA_SETUPS]
+        print("\n" + replicas_report(runs, command, load_before))
+        print(json.dumps(runs))
+        return
     with tempfile.TemporaryDirectory(prefix="meshplane-bench-xds-") as directory:
         tmp = Path(directory)
         envoy = None if args.no_envoy else bench_envoys(tmp, args.changes)
