@@ -39,8 +39,9 @@ def test_import_cloudformation_with_set_then_export_each_format(tmp_path: Path, 
     assert unknown.exit_code == 1 and "no such mesh: nope" in unknown.output
 
 
-def test_import_errors_exit_1_and_change_nothing(tmp_path: Path) -> None:
-    db = str(tmp_path / "m.db")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_import_errors_exit_1_and_change_nothing(tmp_path: Path, make_db, backend) -> None:
+    db = make_db(backend, "m")
     absent = run("import", str(tmp_path / "absent.tfstate"), "--db", db)
     assert absent.exit_code == 1 and "cannot read" in absent.output
     state = json.loads(json.dumps(STATE))

@@ -78,11 +78,11 @@ class KeyRows:
             if only_if_empty and conn.execute("SELECT 1 FROM access_keys LIMIT 1").fetchone():
                 return False
             try:
-                conn.execute(
-                    f"INSERT INTO access_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                conn.execute(  # RETURNING, read: a taken name fails here (PostgreSQL pipelines writes)
+                    f"INSERT INTO access_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING access_key_id",
                     (row.access_key_id, row.name, row.secret, int(row.admin), row.policy, int(row.enabled),
                      row.created_at, row.expires_at),
-                )
+                ).fetchone()
             except self.pool.IntegrityError:
                 raise ValueError(f"a key named {row.name!r} already exists") from None
             return True

@@ -79,16 +79,18 @@ class PgConnection:
     """One pooled connection with the small sqlite3-like surface the store uses
     (``execute``, ``executemany``; cursors with ``fetchone``/``fetchall``/``rowcount``)."""
 
-    __slots__ = ("raw", "_owner", "in_write")
+    __slots__ = ("raw", "_owner", "in_write", "pipeline")
 
     def __init__(self, raw: psycopg.Connection[Any], owner: PostgresPool) -> None:
         self.raw = raw
         self._owner = owner
         self.in_write = False  # inside PostgresPool.write, which handles a lost connection itself
+        self.pipeline: psycopg.Pipeline | None = None  # set while a write runs in pipeline mode
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         try:
-            return self.raw.execute(_to_psycopg(sql), tuple(params))
+            cursor = self.raw.execute(_to_psycopg(sql), tuple(params))
+            return cursor if self.pipeline is None else _PipelinedCursor(cursor, self.pipeline)
         except psycopg.OperationalError as exc:
             if self.in_write:
                 raise
@@ -110,6 +112,28 @@ class PgConnection:
             if self.in_write:
                 raise
             raise self._owner._unavailable(self, exc) from None
+
+
+class _PipelinedCursor:
+    """A cursor of a statement sent in pipeline mode: its results (rows, ``rowcount``) are waited
+    for only when asked for, so statements whose results nobody reads cost no round trip."""
+
+    __slots__ = ("_cursor", "_pipeline")
+
+    def __init__(self, cursor: psycopg.Cursor[Any], pipeline: psycopg.Pipeline) -> None:
+        self._cursor = cursor
+        self._pipeline = pipeline
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()  # psycopg syncs the pipeline to fetch
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        self._pipeline.sync()  # rowcount is only known once the result arrived
+        return self._cursor.rowcount
 
 
 class PostgresPool:
@@ -195,21 +219,33 @@ class PostgresPool:
         for attempt in (1, 2):
             conn = self.get()
             conn.in_write = True
-            begun = False
+            committing = False
             try:
-                with conn.raw.transaction():
-                    begun = True
-                    for key in ordered:
-                        conn.raw.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
-                    return fn(conn)
+                # Pipeline mode: a statement waits for PostgreSQL's answer only when its result is
+                # read. BEGIN and the locks go out with the first read, and the tail of the write
+                # (feed lock, revisions, clientToken, COMMIT) in one round trip: the feed lock is
+                # held for PostgreSQL's own work and the commit's flush, not for client round trips.
+                with conn.raw.pipeline() as pipeline:
+                    conn.pipeline = pipeline
+                    with conn.raw.transaction():
+                        for key in ordered:
+                            conn.raw.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+                        result = fn(conn)
+                        committing = True  # leaving the block sends COMMIT
+                return result
             except psycopg.OperationalError as exc:
+                broken = conn.raw.broken
                 error = self._unavailable(conn, exc)
-                # BEGIN itself failed (the connection broke while idle): nothing was sent, so
-                # trying once more on a fresh connection cannot apply anything twice.
-                if begun or attempt == 2:
+                # The connection broke before COMMIT was sent (typically: it broke while idle,
+                # PostgreSQL restarted): PostgreSQL rolled the transaction back, so running the
+                # write once more on a fresh connection cannot apply anything twice. After COMMIT
+                # was sent the outcome is unknown: the client gets 503 (and may retry with its
+                # clientToken).
+                if committing or not broken or attempt == 2:
                     raise error from None
             finally:
                 conn.in_write = False
+                conn.pipeline = None
         raise AssertionError("unreachable")
 
     def order_revisions(self, conn: PgConnection) -> None:

@@ -284,11 +284,12 @@ class ResourceStore:
             replay = self._replay(conn, operation, resource_key, client_token, request_hash)
             if replay is not None:
                 return Written(None, replay)
-            if kind is not kinds.MESH:
-                parent_spec = self._require_parents(conn, kind, mesh, parent)
+            if kind is kinds.MESH:
+                self._check_quota(conn, kind, mesh, parent)
+            else:
+                parent_spec = self._check_child_create(conn, kind, mesh, parent)
                 if check_parent is not None and parent_spec is not None:
                     check_parent(parent_spec)
-            self._check_quota(conn, kind, mesh, parent)
             try:
                 (rid,) = conn.execute(
                     "INSERT INTO resources (mesh, kind, parent, name, arn, uid, version, created_at, "
@@ -361,10 +362,11 @@ class ResourceStore:
             # Compare-and-set on the version read above: the mesh lock already makes writers take
             # turns; this keeps versions exact even for a writer that did not take it.
             changed = conn.execute(
-                "UPDATE resources SET version=version+1, updated_at=?, spec=?, wire=? WHERE id=? AND version=?",
+                "UPDATE resources SET version=version+1, updated_at=?, spec=?, wire=? WHERE id=? AND version=? "
+                "RETURNING id",
                 (updated_at, new_spec, new_wire, current.id, current.version),
-            ).rowcount
-            if changed != 1:
+            ).fetchone()
+            if changed is None:
                 raise ConflictException(f"{kind.label} {name} was changed meanwhile; retry the request")
             if spec is not None:
                 conn.execute("DELETE FROM refs WHERE resource_id=?", (current.id,))
@@ -534,10 +536,10 @@ class ResourceStore:
                                 f"{kind.label} {item.name} in mesh {item.mesh} changed while importing; retry"
                             )
                         rid, op = int(row[0]), "update"
-                        conn.execute(
+                        conn.execute(  # RETURNING, read: a taken ARN or uid fails here, not later
                             "UPDATE resources SET arn=?, uid=?, version=?, created_at=?, updated_at=?, "
-                            "mesh_owner=?, resource_owner=?, spec=?, wire=? WHERE id=?", (*values, rid),
-                        )
+                            "mesh_owner=?, resource_owner=?, spec=?, wire=? WHERE id=? RETURNING id", (*values, rid),
+                        ).fetchone()
                         conn.execute("DELETE FROM refs WHERE resource_id=?", (rid,))
                         if item.tags is not None:
                             conn.execute("DELETE FROM tags WHERE resource_id=?", (rid,))
@@ -670,6 +672,30 @@ class ResourceStore:
             )
         spec: dict[str, Any] = json.loads(row[0])
         return spec
+
+    def _check_child_create(self, conn: Connection, kind: Kind, mesh: str, parent: str) -> dict[str, Any] | None:
+        """:meth:`_require_parents` and :meth:`_check_quota` for a resource inside a mesh, in one
+        statement (a round trip less per create on PostgreSQL); returns the parent's stored spec."""
+        mesh_found, parent_spec, count = conn.execute(
+            "SELECT (SELECT 1 FROM resources WHERE mesh=? AND kind='mesh' AND parent='' AND name=?), "
+            "(SELECT spec FROM resources WHERE mesh=? AND kind=? AND parent='' AND name=?), "
+            "(SELECT n FROM resource_counts WHERE mesh=? AND kind=? AND parent=?)",
+            (mesh, mesh, mesh, kind.parent, parent, mesh, kind.key, parent),
+        ).fetchone()
+        if mesh_found is None:
+            raise NotFoundException(f"Mesh {mesh} for account {self.config.account_id} is not present")
+        if kind.parent and parent_spec is None:
+            raise NotFoundException(
+                f"{kinds.BY_KEY[kind.parent].label} with name {parent} is not present under mesh {mesh} "
+                f"for account {self.config.account_id}"
+            )
+        limit = self.config.quotas.get(kind.collection)
+        if limit is not None and (count or 0) >= limit:
+            scope = f"{kinds.BY_KEY[kind.parent].label} {parent}" if kind.parent else f"mesh {mesh}"
+            raise LimitExceededException(
+                f"The maximum number of {kind.label}s ({limit}) for {scope} has been reached"
+            )
+        return json.loads(parent_spec) if kind.parent else None
 
     def _check_quota(self, conn: Connection, kind: Kind, mesh: str, parent: str) -> None:
         limit = self.config.quotas.get(kind.collection)
