@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -174,7 +175,7 @@ def _own_name(message: Message) -> str | None:
     return None
 
 
-_NO_ENTRIES: Mapping[str, Entry] = {}
+_NO_ENTRIES: Mapping[str, Entry] = MappingProxyType({})
 
 
 class TypeSet:
