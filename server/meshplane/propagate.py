@@ -625,6 +625,10 @@ class Propagator:
             self._issuer.wake()
 
     def _publish(self, snapshots: dict[str, Snapshot]) -> None:
+        # A rebuild that changed nothing for a node gives back its current snapshot (the builder
+        # keeps it): nothing to push, nothing new to store.
+        cache = self.cache
+        snapshots = {node: snapshot for node, snapshot in snapshots.items() if cache.get(node) is not snapshot}
         if snapshots:
             self._configs_to_save.update(snapshots)
             self.cache.set_snapshots(snapshots)
