@@ -332,7 +332,7 @@ def test_each_proxy_has_its_own_certificate_but_shares_the_rest_through_changes_
             propagator.on_first_request(node, base_pb2.Node(id=node))
         first = [cache.get(node) for node in nodes]  # each built alone, as its proxy connected
         assert all(snapshot is not None for snapshot in first)
-        certificates = [snapshot.entries(SECRET)[CERT] for snapshot in first]  # type: ignore[union-attr]
+        certificates = [snapshot.entries(SECRET)[CERT] for snapshot in first]
         assert len({entry.version for entry in certificates}) == 3  # one certificate each
 
         def change(weight: int) -> list[Any]:

@@ -206,7 +206,8 @@ class TypeSet:
         return memo[1]
 
     def csds(self) -> bytes:
-        """This type's part of a CSDS ``ClientConfig`` (see ``Snapshot.client_config``); memoized."""
+        """This type's part of a CSDS ``ClientConfig`` (see ``Snapshot.client_config``); memoized,
+        so a set shared by many snapshots joins its fragments once."""
         if self._csds is None:
             entries = self.entries
             self._csds = (b"".join(entry.csds_fragment for entry in entries.values()) if entries
@@ -228,7 +229,7 @@ class Snapshot:
     A value may also be a ``google.protobuf.Any``, or an ``Entry`` from ``make_entry`` to share
     one packed resource between many snapshots. Raises ``ValueError`` when a message's type does
     not match its type URL or its own name differs from its key. Safe to share between nodes
-    and threads; nothing changes after construction except memoized response bodies and config dump.
+    and threads; nothing changes after construction except memoized response bodies and dump parts.
     Each type's resources are a ``TypeSet``, which other snapshots may share (see the module).
     """
 
@@ -247,7 +248,6 @@ class Snapshot:
 
     def _init(self, types: dict[str, TypeSet]) -> None:
         self._types = types
-        self._client_config: bytes | None = None
 
     def replaced(self, type_url: str, entries: Mapping[str, Entry]) -> Snapshot:
         """A new snapshot: this one with ``entries`` (name -> Entry of ``type_url``) put in place
@@ -314,15 +314,15 @@ class Snapshot:
 
         One ``GenericXdsConfig`` per resource (type URL, name, content version, the packed
         resource), by type URL then name; a type present without resources is kept as a
-        ``GenericXdsConfig`` with only its type URL. It is a byte join of the type sets' parts,
-        themselves joins of per-resource fragments memoized on the shared entries, so dumping
-        thousands of similar snapshots is cheap; :func:`meshplane.stream.dump.render_client_config`
+        ``GenericXdsConfig`` with only its type URL. It is a byte join of the type sets' parts
+        (memoized there, themselves joins of per-resource fragments memoized on the shared
+        entries), so dumping thousands of similar snapshots is cheap; it is not kept here: a
+        dump is stored once per publication, and a snapshot of its own would hold a copy of its
+        proxy's whole config for nothing. :func:`meshplane.stream.dump.render_client_config`
         turns it into JSON on demand.
         """
-        if self._client_config is None:  # two threads racing here build the same bytes
-            types = self._types
-            self._client_config = b"".join(types[type_url].csds() for type_url in sorted(types))
-        return self._client_config
+        types = self._types
+        return b"".join(types[type_url].csds() for type_url in sorted(types))
 
     def check_consistent(self) -> list[str]:
         """Problems that would leave Envoy waiting: EDS clusters without a ClusterLoadAssignment,
