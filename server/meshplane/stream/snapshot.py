@@ -184,7 +184,7 @@ class TypeSet:
     and listeners), the SotW body and the config dump part. Immutable, so one set serves every
     snapshot holding the same entries of the type (``SnapshotBuilder`` hands it out)."""
 
-    __slots__ = ("type_url", "entries", "hash", "refs", "_body", "_csds")
+    __slots__ = ("type_url", "entries", "hash", "refs", "key", "_body", "_csds")
 
     def __init__(self, type_url: str, entries: dict[str, Entry], hash_: str | None = None) -> None:
         self.type_url = type_url
@@ -194,6 +194,9 @@ class TypeSet:
             {name: entry.refs for name, entry in entries.items() if entry.refs}
             if type_url in (CLUSTER, LISTENER) else {}
         )
+        # What the set is made of: its type URL and the ids of its entries (which it keeps
+        # alive, so they name them). Two sets with equal keys hold the very same entries.
+        self.key: tuple[object, ...] = (type_url, *map(id, entries.values()))
         self._body: tuple[str, bytes] | None = None
         self._csds: bytes | None = None
 
@@ -213,11 +216,6 @@ class TypeSet:
             self._csds = (b"".join(entry.csds_fragment for entry in entries.values()) if entries
                           else _empty_type_fragment(self.type_url))
         return self._csds
-
-    def same_entries(self, entries: Mapping[str, Entry]) -> bool:
-        """Whether ``entries`` are exactly this set's Entry objects (in name order)."""
-        mine = self.entries
-        return len(mine) == len(entries) and all(a is b for a, b in zip(mine.values(), entries.values()))
 
     def __repr__(self) -> str:
         return f"TypeSet({self.type_url.rsplit('.', 1)[-1]}, {len(self.entries)}, {self.hash})"
@@ -385,23 +383,26 @@ class SnapshotBuilder:
             for one node alone (rebuilt as new messages at every pass) then cost a serialization,
             not a new entry, type hash, body and config dump.
         """
-        entry, sets = self.entry, self._sets
+        memo, sets = self._entries, self._sets
         before = previous._types if previous is not None else {}
         types: dict[str, TypeSet] = {}
         for type_url, by_name in resources.items():
             was = before.get(type_url)
-            if was is None:
-                by_type = {name: entry(type_url, name, by_name[name]) for name in sorted(by_name)}
-            else:
-                old = was.entries
-                by_type = {name: entry(type_url, name, by_name[name], old.get(name)) for name in sorted(by_name)}
+            old = was.entries if was is not None else _NO_ENTRIES
+            by_type: dict[str, Entry] = {}
+            for name in sorted(by_name):
+                resource = by_name[name]
+                hit = memo.get(id(resource))  # self.entry, inlined: it runs for every resource of every proxy
+                if hit is None or hit[2] != type_url or hit[1].name != name:
+                    hit = memo[id(resource)] = (resource, make_entry(type_url, name, resource, old.get(name)), type_url)
+                by_type[name] = hit[1]
             # Entries are kept alive by self._entries (or by the type set they came from, kept
             # alive by self._sets), so their ids name them for the pass (and an entry's id
             # stands for its name too).
             key = (type_url, *map(id, by_type.values()))
             found = sets.get(key)
             if found is None:
-                found = was if was is not None and was.same_entries(by_type) else TypeSet(type_url, by_type)
+                found = was if was is not None and was.key == key else TypeSet(type_url, by_type)
                 sets[key] = found
             types[type_url] = found
         # Type sets are kept alive by self._sets, and each knows its type URL.
