@@ -186,10 +186,11 @@ class TypeSet:
 
     __slots__ = ("type_url", "entries", "hash", "refs", "key", "_body", "_csds")
 
-    def __init__(self, type_url: str, entries: dict[str, Entry], hash_: str | None = None) -> None:
+    def __init__(self, type_url: str, entries: dict[str, Entry]) -> None:
+        """``entries``: name -> Entry of ``type_url``, sorted by name (kept, not copied)."""
         self.type_url = type_url
         self.entries = entries
-        self.hash = hash_ if hash_ is not None else type_hash((n, e.version) for n, e in entries.items())
+        self.hash = type_hash((n, e.version) for n, e in entries.items())
         self.refs: dict[str, tuple[str, ...]] = (
             {name: entry.refs for name, entry in entries.items() if entry.refs}
             if type_url in (CLUSTER, LISTENER) else {}
