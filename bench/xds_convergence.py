@@ -5,6 +5,7 @@ change until every connected proxy has ACKed the new RouteConfiguration.
     .venv/bin/python bench/xds_convergence.py --changes 20 --n 100 --rounds 5 --docs
     .venv/bin/python bench/xds_convergence.py --no-envoy --n 2000 --auth both   # streams signed vs not
     .venv/bin/python bench/xds_convergence.py --no-envoy --n 2000 --sds both    # with SDS certificates vs not
+    .venv/bin/python bench/xds_convergence.py --no-envoy --n 2000 --sds all     # ... and the same listener in plain text
     .venv/bin/python bench/xds_convergence.py --replicas --n 2000 --rounds 5    # SQLite vs PostgreSQL, 1 and 2 replicas
 
 Part 1, real Envoys: one `meshplane serve` (API + xDS, default 100 ms debounce) and two real Envoy
@@ -30,7 +31,10 @@ every stream passes admission (signature checked, policy evaluated) once when it
 certificate and a backend default client policy trusting ACM: each proxy then also subscribes to
 its two SDS secrets (its mesh certificate, issued when it connects, and the mesh trust bundle),
 the comparison the issue asks for (route-change convergence with SDS certificates, no worse than
-without).
+without). ``--sds listener`` gives every node the same listener without TLS (no certificates): the
+like-for-like baseline, since a node with a listener has resources of its own (its ingress cluster,
+named after the node, and the route config naming it) whether or not the listener uses TLS;
+``--sds all`` runs off, listener and on.
 
 ``--replicas`` runs part 2 three ways in one run instead, each on a fresh database: one `meshplane serve`
 on SQLite, one on PostgreSQL, and two `meshplane serve` replicas (API + xDS each) on one PostgreSQL
@@ -128,9 +132,10 @@ ACM_ARN = "arn:aws:acm:us-east-1:111122223333:certificate/bench"
 MESH_SECRETS = ["meshplane-mesh-certificate", "meshplane-mesh-trust"]
 
 
-def create_mesh(rest: Rest, mesh: str, clients: list[str], sds: bool = False) -> None:
+def create_mesh(rest: Rest, mesh: str, clients: list[str], sds: str = "off") -> None:
     """A mesh where every node in ``clients`` has the one backend SERVICE (router, route, two targets);
-    with ``sds``, each also has a STRICT TLS listener naming an ACM certificate and trusts ACM."""
+    with ``sds`` "on", each also has a STRICT TLS listener naming an ACM certificate and trusts ACM;
+    with "listener", the same listener in plain text (no certificates)."""
     rest.call("PUT", f"{PREFIX}/meshes", {"meshName": mesh, "spec": {}})
     listener = [{"portMapping": {"port": 9080, "protocol": "http"}}]
     for k, name in enumerate(TARGETS):
@@ -145,7 +150,9 @@ def create_mesh(rest: Rest, mesh: str, clients: list[str], sds: bool = False) ->
         "provider": {"virtualRouter": {"virtualRouterName": ROUTER}}}})
     backend = [{"virtualService": {"virtualServiceName": SERVICE}}]
     extra: dict[str, Any] = {}
-    if sds:
+    if sds == "listener":
+        extra = {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]}
+    elif sds == "on":
         extra = {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}, "tls": {
                      "mode": "STRICT", "certificate": {"acm": {"certificateArn": ACM_ARN}}}}],
                  "backendDefaults": {"clientPolicy": {"tls": {"validation": {"trust": {"acm": {
@@ -274,11 +281,11 @@ def bench_envoys(tmp: Path, changes: int) -> dict[str, Any]:
 # -- part 2: N simulated proxies ---------------------------------------------------------------------
 
 def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1, auth: bool = False,
-                 sds: bool = False) -> dict[str, Any]:
+                 sds: str = "off") -> dict[str, Any]:
     env = env_with_venv({"MESHPLANE_QUOTA_VIRTUALNODES": str(n + 100), "MESHPLANE_XDS_WORKERS": str(xds_workers)})
-    db = tmp / f"fanout-{n}-{xds_workers}-{'sigv4' if auth else 'off'}{'-sds' if sds else ''}.db"
+    db = tmp / f"fanout-{n}-{xds_workers}-{'sigv4' if auth else 'off'}-sds-{sds}.db"
     key: tuple[str, str] | None = None
-    client_env = env_with_venv({"BENCH_SDS": "1"} if sds else {})
+    client_env = env_with_venv({"BENCH_SDS": "1"} if sds == "on" else {})
     if auth:
         # --auth sigv4: REST calls signed with an admin key, and every stream signed as App Mesh's
         # Envoy signs it (SigV4 in the metadata), so admission runs once per stream.
@@ -340,7 +347,7 @@ def bench_fanout(tmp: Path, n: int, rounds: int, xds_workers: int = 1, auth: boo
                   file=sys.stderr, flush=True)
         return {
             "n": n, "rounds": rounds, "xds_workers": xds_workers,
-            "auth": ("sigv4" if auth else "off") + (", SDS" if sds else ""),
+            "auth": ("sigv4" if auth else "off") + {"off": "", "listener": ", listener", "on": ", SDS"}[sds],
             "initial_sync_s": initial_sync,
             "all_p50_ms": statistics.median(all_ms), "all_p99_ms": percentile(all_ms, 99),
             "proxy_p50_ms": percentile(per_proxy, 50), "proxy_p99_ms": percentile(per_proxy, 99),
@@ -681,9 +688,10 @@ def main() -> None:
     parser.add_argument("--auth", choices=("off", "sigv4", "both"), default="off",
                         help="part 2 without authentication, with --auth sigv4 (signed REST calls and SigV4-signed "
                              "streams, admitted once each), or both for the comparison")
-    parser.add_argument("--sds", choices=("off", "on", "both"), default="off",
+    parser.add_argument("--sds", choices=("off", "on", "both", "listener", "all"), default="off",
                         help="part 2 with mesh certificates over SDS (ACM listener + ACM trust on every proxy), "
-                             "or both for the comparison")
+                             "or both for the comparison; listener: the same listener without TLS (the "
+                             "like-for-like baseline); all: off, listener and on")
     parser.add_argument("--no-envoy", action="store_true", help="skip part 1 (real Envoys)")
     parser.add_argument("--no-fanout", action="store_true", help="skip part 2 (simulated proxies)")
     parser.add_argument("--docs", action="store_true", help="write the results into docs/benchmarks.md")
@@ -713,7 +721,8 @@ def main() -> None:
         tmp = Path(directory)
         envoy = None if args.no_envoy else bench_envoys(tmp, args.changes)
         modes = {"off": [False], "sigv4": [True], "both": [False, True]}[args.auth]
-        sds_modes = {"off": [False], "on": [True], "both": [False, True]}[args.sds]
+        sds_modes = {"off": ["off"], "on": ["on"], "both": ["off", "on"], "listener": ["listener"],
+                     "all": ["off", "listener", "on"]}[args.sds]
         fanout = [] if args.no_fanout else [bench_fanout(tmp, n, args.rounds, workers, auth, sds)
                                             for n in args.n or [100, 1000, 2000]
                                             for workers in args.xds_workers or [Config.from_env({}).xds_workers]

@@ -506,7 +506,8 @@ class Propagator:
     def _rebuild(self, node_ids: Iterable[str]) -> None:
         # One Translator per mesh builds its proxies in sweeps (build_each) and hands the same
         # message object to every proxy that shares a resource; one SnapshotBuilder packs and
-        # hashes each such object once per pass, not once per proxy (the fan-out's main cost).
+        # hashes each such object once per pass, not once per proxy (the fan-out's main cost),
+        # and shares each type's set of entries between the proxies that have the same one.
         builder = SnapshotBuilder()
         unnamed: dict[str, Snapshot] = {}
         by_mesh: dict[str, list[_Proxy]] = {}
@@ -519,7 +520,8 @@ class Propagator:
                 )
                 proxy.diagnostics = config.diagnostics
                 unnamed[node_id] = builder.build(
-                    _with_local_cluster(config.resources) if proxy.agent else config.resources)
+                    _with_local_cluster(config.resources) if proxy.agent else config.resources,
+                    self.cache.get(node_id))
             else:
                 by_mesh.setdefault(proxy.ref.mesh, []).append(proxy)
         self._publish(unnamed)
@@ -540,8 +542,10 @@ class Propagator:
                     proxy.diagnostics = config.diagnostics
                     proxy.cloud_map = self._cloud_map_keys(proxy)
                     resources = self._with_secrets(proxy, config, state)
+                    # The proxy's current snapshot: what it holds alone (its ingress cluster, its
+                    # certificate) and did not change keeps its packed entries and type sets.
                     snapshots[proxy.node_id] = builder.build(
-                        _with_local_cluster(resources) if proxy.agent else resources)
+                        _with_local_cluster(resources) if proxy.agent else resources, self.cache.get(proxy.node_id))
                 self._publish(snapshots)
 
     # -- mesh certificates (SDS on the ADS stream) --------------------------------------------
@@ -606,8 +610,8 @@ class Propagator:
                 issuer.secrets(proxy.node_id, ref, names, (MESH_CERTIFICATE_SECRET,))
 
     def _on_certificates_renewed(self, renewed: dict[str, Entry]) -> None:
-        """Renewal thread: swap the renewed certificates into the nodes' current snapshots (the
-        rest of each snapshot is shared as is); Envoy replaces the secret in place."""
+        """Renewal thread: swap the renewed certificates into the nodes' current snapshots (every
+        other type's set is shared as is: only SDS is due); Envoy replaces the secret in place."""
         with self._lock:
             snapshots = {}
             for node_id, entry in renewed.items():
@@ -623,6 +627,10 @@ class Propagator:
             self._issuer.wake()
 
     def _publish(self, snapshots: dict[str, Snapshot]) -> None:
+        # A rebuild that changed nothing for a node gives back its current snapshot (the builder
+        # keeps it): nothing to push, nothing new to store.
+        cache = self.cache
+        snapshots = {node: snapshot for node, snapshot in snapshots.items() if cache.get(node) is not snapshot}
         if snapshots:
             self._configs_to_save.update(snapshots)
             self.cache.set_snapshots(snapshots)

@@ -8,7 +8,7 @@ import pytest
 from envoy.service.discovery.v3 import discovery_pb2
 from stream_resources import demo_snapshot, make_cla, make_cluster, make_listener, make_route, make_snapshot
 
-from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot, SnapshotBuilder, SnapshotCache
+from meshplane.stream import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, Snapshot, SnapshotBuilder, SnapshotCache
 from meshplane.stream.snapshot import make_entry, type_version
 
 
@@ -124,9 +124,77 @@ def test_a_builder_gives_alike_proxies_one_snapshot_and_its_memoized_bodies() ->
     assert alike is first
     assert other is not first and fewer is not first
     assert first.sotw_body(ROUTE, "e")[1] is alike.sotw_body(ROUTE, "e")[1]  # built once for both proxies
-    assert first.client_config() is first.client_config()
+    assert first.type_set(ROUTE).csds() is alike.type_set(ROUTE).csds()  # a dump's parts, joined once
     alone = Snapshot({CLUSTER: {"web": cluster}, LISTENER: {"egress": listener}, ROUTE: {"routes": route}})
     assert first.client_config() == alone.client_config()
+
+
+def certificate(serial: int) -> object:
+    """An SDS Secret standing for one proxy's own certificate (content differs per proxy)."""
+    from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+
+    secret = secret_pb2.Secret(name="cert")
+    secret.tls_certificate.certificate_chain.inline_bytes = f"certificate {serial}".encode()
+    secret.tls_certificate.private_key.inline_bytes = f"key {serial}".encode()
+    return make_entry(SECRET, "cert", secret)
+
+
+def test_proxies_alike_but_for_their_certificates_share_every_other_type() -> None:
+    cluster, listener, route = make_cluster("web"), make_listener("egress", 15001, "routes"), make_route("routes", {"web": 1})
+    cla = make_cla("web", [("10.0.0.1", 80)])
+    shape = {CLUSTER: {"web": cluster}, ENDPOINT: {"web": cla}, LISTENER: {"egress": listener}, ROUTE: {"routes": route}}
+    fleet = [{**shape, SECRET: {"cert": certificate(serial)}} for serial in range(3)]
+    builder = SnapshotBuilder()
+    built = [builder.build(resources) for resources in fleet]
+    assert len({id(snapshot) for snapshot in built}) == 3  # each proxy its own certificate ...
+    for type_url in (CLUSTER, ENDPOINT, LISTENER, ROUTE):  # ... and one shared set of everything else
+        shared = built[0].type_set(type_url)
+        assert shared is not None and all(snapshot.type_set(type_url) is shared for snapshot in built)
+        assert all(snapshot.sotw_body(type_url, "e")[1] is built[0].sotw_body(type_url, "e")[1] for snapshot in built)
+    assert len({snapshot.type_hash(SECRET) for snapshot in built}) == 3
+    # The same responses, versions and config dumps as snapshots made one by one.
+    for snapshot, resources in zip(built, fleet):
+        alone = Snapshot(resources)
+        for type_url in (CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET):
+            assert snapshot.sotw_body(type_url, "e") == alone.sotw_body(type_url, "e")
+        assert snapshot.client_config() == alone.client_config()
+        assert snapshot.check_consistent() == alone.check_consistent() == []
+        assert snapshot.eds_name("web") == alone.eds_name("web") == "web"
+    # A renewed certificate replaces the secret set alone.
+    renewed = built[0].replaced(SECRET, {"cert": certificate(99)})
+    assert renewed.type_set(SECRET) is not built[0].type_set(SECRET)
+    assert all(renewed.type_set(t) is built[0].type_set(t) for t in (CLUSTER, ENDPOINT, LISTENER, ROUTE))
+
+
+def test_a_rebuild_keeps_what_did_not_change_from_the_previous_snapshot() -> None:
+    def resources(weight: int, serial: int) -> dict[str, dict[str, object]]:
+        # New message objects at every pass, as a translation makes them; the secret is an Entry.
+        return {CLUSTER: {"own": make_cluster("own"), "web": make_cluster("web")},
+                LISTENER: {"egress": make_listener("egress", 15001, "routes")},
+                ROUTE: {"routes": make_route("routes", {"web": weight})}, SECRET: {"cert": cert[serial]}}
+
+    cert = [certificate(0), certificate(1)]
+    first = SnapshotBuilder().build(resources(1, 0))
+    same = SnapshotBuilder().build(resources(1, 0), first)
+    assert same is first  # nothing changed: the node keeps its snapshot (and its memoized bodies)
+    changed = SnapshotBuilder().build(resources(2, 0), first)
+    assert changed is not first and changed.type_hash(ROUTE) != first.type_hash(ROUTE)
+    for type_url in (CLUSTER, LISTENER, SECRET):
+        assert changed.type_set(type_url) is first.type_set(type_url)
+    assert changed.entries(CLUSTER)["own"] is first.entries(CLUSTER)["own"]  # packed to the same bytes: kept
+    renewed = SnapshotBuilder().build(resources(2, 1), changed)
+    assert renewed.type_set(ROUTE) is changed.type_set(ROUTE) and renewed.type_set(SECRET) is not changed.type_set(SECRET)
+    alone = Snapshot(resources(2, 1))
+    for type_url in (CLUSTER, LISTENER, ROUTE, SECRET):
+        assert renewed.sotw_body(type_url, "e") == alone.sotw_body(type_url, "e")
+    assert renewed.client_config() == alone.client_config()
+    # A resource that changed gets a new entry, the rest of its type keeps theirs.
+    moved = resources(2, 1)
+    moved[CLUSTER]["own"] = make_cluster("own", connect_timeout=2.0)
+    rebuilt = SnapshotBuilder().build(moved, renewed)
+    assert rebuilt.entries(CLUSTER)["web"] is renewed.entries(CLUSTER)["web"]
+    assert rebuilt.entries(CLUSTER)["own"] is not renewed.entries(CLUSTER)["own"]
+    assert rebuilt.type_hash(CLUSTER) == Snapshot(moved).type_hash(CLUSTER) != renewed.type_hash(CLUSTER)
 
 
 def test_fragments_concatenate_into_valid_responses() -> None:

@@ -291,3 +291,92 @@ def test_meshplane_xds_refuses_bad_mesh_ca_files_and_parses_ttl_durations(tmp_pa
     assert result.exit_code == 2 and "not a duration" in result.output
     assert [Duration().convert(v, None, None) for v in ("86400", "24h", "90m", "10s", "2d")] == [
         86400, 86400, 5400, 10, 172800]
+
+
+def fleet_state(weight: int, nodes: int) -> MeshState:
+    """``nodes`` alike client nodes (an ACM listener, ACM trust, one backend behind a router)."""
+    acm = {"acm": {"certificate_arn": "arn:aws:acm:us-east-1:111122223333:certificate/x"}}
+    trust = {"client_policy": {"tls": {"validation": {"trust": {"acm": {"certificate_authority_arns": ["arn:ca"]}}}}}}
+    dns = {"dns": {"hostname": "127.0.0.1"}}
+    virtual_nodes: dict[str, Any] = {
+        "a": {"listeners": [{"port_mapping": {"port": 9080, "protocol": "http"}}], "service_discovery": dns},
+        "b": {"listeners": [{"port_mapping": {"port": 9080, "protocol": "http"}}], "service_discovery": dns},
+    }
+    for i in range(nodes):
+        virtual_nodes[f"client-{i}"] = {
+            "listeners": [{"port_mapping": {"port": 8080, "protocol": "http"}, "tls": {"mode": "STRICT", "certificate": acm}}],
+            "backend_defaults": trust, "service_discovery": dns,
+            "backends": [{"virtual_service": {"virtual_service_name": "svc.local"}}]}
+    targets = [{"virtual_node": "a", "weight": weight}, {"virtual_node": "b", "weight": 100 - weight}]
+    return MeshState.from_dict({
+        "mesh_name": "demo", "mesh_spec": {}, "virtual_nodes": virtual_nodes,
+        "virtual_routers": {"r": {"listeners": [{"port_mapping": {"port": 9080, "protocol": "http"}}]}},
+        "routes": {"r": {"route": {"http_route": {"match": {"prefix": "/"}, "action": {"weighted_targets": targets}}}}},
+        "virtual_services": {"svc.local": {"provider": {"virtual_router": {"virtual_router_name": "r"}}}},
+    })
+
+
+def test_each_proxy_has_its_own_certificate_but_shares_the_rest_through_changes_and_renewals(tmp_path: Path) -> None:
+    from envoy.config.core.v3 import base_pb2
+
+    from meshplane.propagate import PersistentStatus, Propagator
+    from meshplane.stream import CLUSTER, ENDPOINT, ROUTE, SnapshotCache
+    from meshplane.translate.deps import revision_keys
+
+    cache = SnapshotCache(epoch="e")
+    propagator = Propagator(config_for(tmp_path), cache, PersistentStatus())
+    try:
+        propagator._states["demo"] = fleet_state(50, 3)  # as loaded from the store
+        nodes = [f"mesh/demo/virtualNode/client-{i}" for i in range(3)]
+        for node in nodes:
+            propagator.on_first_request(node, base_pb2.Node(id=node))
+        first = [cache.get(node) for node in nodes]  # each built alone, as its proxy connected
+        assert all(snapshot is not None for snapshot in first)
+        certificates = [snapshot.entries(SECRET)[CERT] for snapshot in first]
+        assert len({entry.version for entry in certificates}) == 3  # one certificate each
+
+        def change(weight: int) -> list[Any]:
+            propagator._states["demo"] = fleet_state(weight, 3)
+            propagator.apply({"demo": set(revision_keys("route", "route", "r"))}, reload=False)
+            return [cache.get(node) for node in nodes]
+
+        # A route change rebuilds them in one pass: every type but the proxy's own (its certificate;
+        # its ingress cluster and route, named after the node) is one set shared by all.
+        before = change(10)
+        for snapshot, entry in zip(before, certificates):
+            assert snapshot.entries(SECRET)[CERT] is entry
+        assert len({id(snapshot.type_set(SECRET)) for snapshot in before}) == 3
+        for type_url in (ENDPOINT, LISTENER):
+            assert before[0].type_set(type_url) is before[1].type_set(type_url) is before[2].type_set(type_url)
+        assert before[0].entries(SECRET)[TRUST] is before[1].entries(SECRET)[TRUST] is before[2].entries(SECRET)[TRUST]
+
+        # The next one: only RDS changes; each proxy keeps its other type sets, certificate included.
+        after = change(20)
+        for old, new in zip(before, after):
+            assert new is not old and new.type_hash(ROUTE) != old.type_hash(ROUTE)
+            for type_url in (CLUSTER, ENDPOINT, LISTENER, SECRET):
+                assert new.type_set(type_url) is old.type_set(type_url)
+        assert after[0].type_set(LISTENER) is after[2].type_set(LISTENER)
+
+        # A rebuild that changes nothing keeps the very snapshots: nothing to push or store.
+        propagator._configs_to_save.clear()
+        assert all(again is snapshot for again, snapshot in zip(change(20), after))
+        assert propagator._configs_to_save == {}
+
+        # A renewal swaps the certificate set alone, and the config dump shows the new one.
+        issuer = propagator.issuer()
+        assert issuer is not None
+        renewed = issuer.renew_due(now=1e12)
+        assert set(renewed) == set(nodes)
+        propagator._on_certificates_renewed(renewed)
+        for node, old in zip(nodes, after):
+            new = cache.get(node)
+            assert new is not None and new.entries(SECRET)[CERT] is renewed[node]
+            assert new.entries(SECRET)[TRUST] is old.entries(SECRET)[TRUST]
+            for type_url in (CLUSTER, ENDPOINT, LISTENER, ROUTE):
+                assert new.type_set(type_url) is old.type_set(type_url)
+            dumped = render_client_config(new.client_config())["SDS"][CERT]["tlsCertificate"]["certificateChain"]
+            assert base64.b64decode(dumped["inlineBytes"]) == secret_of(renewed[node]).tls_certificate.certificate_chain.inline_bytes
+    finally:
+        propagator.stop_issuer()
+        propagator.store.close()

@@ -14,12 +14,12 @@ from meshplane.stream.admission import Admit, Refusal, StreamOpening
 from meshplane.stream.cache import FirstRequestHook, Published, SnapshotCache, new_epoch, node_metadata
 from meshplane.stream.metrics import XdsMetrics
 from meshplane.stream.server import AdsServicer, XdsServer
-from meshplane.stream.snapshot import Snapshot, SnapshotBuilder
+from meshplane.stream.snapshot import Snapshot, SnapshotBuilder, TypeSet
 from meshplane.stream.status import MemoryStatusSink, StatusSink, SyncState
 from meshplane.stream.types import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, SEND_ORDER
 
 __all__ = [
     "Admit", "AdsServicer", "CLUSTER", "ENDPOINT", "FirstRequestHook", "LISTENER", "MemoryStatusSink", "Published",
     "ROUTE", "Refusal", "SECRET", "SEND_ORDER", "Snapshot", "SnapshotBuilder", "SnapshotCache", "StatusSink",
-    "StreamOpening", "SyncState", "XdsMetrics", "XdsServer", "new_epoch", "node_metadata",
+    "StreamOpening", "SyncState", "TypeSet", "XdsMetrics", "XdsServer", "new_epoch", "node_metadata",
 ]

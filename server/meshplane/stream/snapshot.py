@@ -16,13 +16,18 @@ thousands of streams costs a byte join and a nonce per stream, not a protobuf bu
   just that one resource. Concatenated protobuf messages merge (repeated fields append, scalars:
   last wins), so a response body is ``b"".join(fragments) + header`` and a stream only appends
   its nonce. The whole SotW body of a type is memoized per epoch.
+
+A snapshot is a set of ``TypeSet``s, one per type URL: the entries of that type with their type
+hash, memoized SotW body and config dump part. Type sets are shared, not only whole snapshots:
+proxies that differ in one type (each its own certificate: SDS) share every other type's set, and
+with it the work a change to that type costs (``SnapshotBuilder``; ``Snapshot.replaced``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -135,15 +140,22 @@ def pack(type_url: str, name: str, message: Message) -> any_pb2.Any:
     return any_pb2.Any(type_url=type_url, value=message.SerializeToString(deterministic=True))
 
 
-def make_entry(type_url: str, name: str, resource: Message | Entry) -> Entry:
+def make_entry(type_url: str, name: str, resource: Message | Entry, like: Entry | None = None) -> Entry:
     """The packed, versioned form of one resource. Owners that put the same resource into many
     nodes' snapshots can make its Entry once and pass it instead of the message (packing and
-    hashing then happen once, not once per node)."""
+    hashing then happen once, not once per node).
+
+    :param like: an earlier Entry of this name (the node's previous snapshot): returned as is
+        when the message packs to the same bytes, so an unchanged resource rebuilt as a new
+        message keeps its Entry (no hashing, fragments, references again; shared memos stay valid).
+    """
     if isinstance(resource, Entry):
         if resource.name != name or resource.any.type_url != type_url:
             raise ValueError(f"entry {resource.name!r} ({resource.any.type_url}) filed as {name!r} under {type_url}")
         return resource
     packed = pack(type_url, name, resource)
+    if like is not None and like.name == name and like.any.type_url == type_url and like.any.value == packed.value:
+        return like
     message = packed if isinstance(resource, any_pb2.Any) else resource
     if type_url == CLUSTER:
         refs = _eds_refs(name, message)
@@ -163,80 +175,116 @@ def _own_name(message: Message) -> str | None:
     return None
 
 
+_NO_ENTRIES: Mapping[str, Entry] = MappingProxyType({})
+
+
+class TypeSet:
+    """The resources of one type in a snapshot: entries sorted by name, their type hash, and what
+    is derived from them once: EDS/RDS references (``refs``: name -> ``Entry.refs``, for clusters
+    and listeners), the SotW body and the config dump part. Immutable, so one set serves every
+    snapshot holding the same entries of the type (``SnapshotBuilder`` hands it out)."""
+
+    __slots__ = ("type_url", "entries", "hash", "refs", "key", "_body", "_csds")
+
+    def __init__(self, type_url: str, entries: dict[str, Entry]) -> None:
+        """``entries``: name -> Entry of ``type_url``, sorted by name (kept, not copied)."""
+        self.type_url = type_url
+        self.entries = entries
+        self.hash = type_hash((n, e.version) for n, e in entries.items())
+        self.refs: dict[str, tuple[str, ...]] = (
+            {name: entry.refs for name, entry in entries.items() if entry.refs}
+            if type_url in (CLUSTER, LISTENER) else {}
+        )
+        # What the set is made of: its type URL and the ids of its entries (which it keeps
+        # alive, so they name them). Two sets with equal keys hold the very same entries.
+        self.key: tuple[object, ...] = (type_url, *map(id, entries.values()))
+        self._body: tuple[str, bytes] | None = None
+        self._csds: bytes | None = None
+
+    def sotw_body(self, version: str) -> bytes:
+        """The SotW response body (no nonce) of every entry, under ``version``; memoized (one
+        version at a time: a process has one epoch). Two threads racing build the same bytes."""
+        memo = self._body
+        if memo is None or memo[0] != version:
+            memo = self._body = (version, sotw_body(self.type_url, version, self.entries.values()))
+        return memo[1]
+
+    def csds(self) -> bytes:
+        """This type's part of a CSDS ``ClientConfig`` (see ``Snapshot.client_config``); memoized,
+        so a set shared by many snapshots joins its fragments once."""
+        if self._csds is None:
+            entries = self.entries
+            self._csds = (b"".join(entry.csds_fragment for entry in entries.values()) if entries
+                          else _empty_type_fragment(self.type_url))
+        return self._csds
+
+    def __repr__(self) -> str:
+        return f"TypeSet({self.type_url.rsplit('.', 1)[-1]}, {len(self.entries)}, {self.hash})"
+
+
 class Snapshot:
     """Immutable resources per type URL: ``Mapping[type_url, Mapping[name, Message]]``.
 
     A value may also be a ``google.protobuf.Any``, or an ``Entry`` from ``make_entry`` to share
     one packed resource between many snapshots. Raises ``ValueError`` when a message's type does
     not match its type URL or its own name differs from its key. Safe to share between nodes
-    and threads; nothing changes after construction except memoized response bodies and config dump.
+    and threads; nothing changes after construction except memoized response bodies and dump parts.
+    Each type's resources are a ``TypeSet``, which other snapshots may share (see the module).
     """
 
     def __init__(self, resources: Mapping[str, Mapping[str, Message | Entry]]) -> None:
-        entries = {
-            type_url: {name: make_entry(type_url, name, by_name[name]) for name in sorted(by_name)}
+        self._init({
+            type_url: TypeSet(type_url, {name: make_entry(type_url, name, by_name[name]) for name in sorted(by_name)})
             for type_url, by_name in resources.items()
-        }
-        self._init(entries, {type_url: type_hash((n, e.version) for n, e in by_type.items())
-                             for type_url, by_type in entries.items()})
+        })
 
     @classmethod
-    def _from_entries(cls, entries: dict[str, dict[str, Entry]], hashes: dict[str, str]) -> Snapshot:
-        """A snapshot of already packed entries (sorted by name within each type) and their type
-        hashes (`SnapshotBuilder` has both at hand)."""
+    def of(cls, types: Mapping[str, TypeSet]) -> Snapshot:
+        """A snapshot made of these type sets (shared, not copied)."""
         snapshot = cls.__new__(cls)
-        snapshot._init(entries, hashes)
+        snapshot._init(dict(types))
         return snapshot
 
-    def _init(self, entries: dict[str, dict[str, Entry]], hashes: dict[str, str]) -> None:
-        """Set up from entries sorted by name within each type and their type hashes."""
-        self._entries = entries
-        self._hashes = hashes
-        self._eds_names: dict[str, str] = {}
-        self._route_refs: dict[str, tuple[str, ...]] = {}
-        for name, entry in entries.get(CLUSTER, {}).items():
-            if entry.refs:
-                self._eds_names[name] = entry.refs[0]
-        for name, entry in entries.get(LISTENER, {}).items():
-            if entry.refs:
-                self._route_refs[name] = entry.refs
-        self._bodies: dict[tuple[str, str], bytes] = {}
-        self._client_config: bytes | None = None
-        self._lock = threading.Lock()
+    def _init(self, types: dict[str, TypeSet]) -> None:
+        self._types = types
 
     def replaced(self, type_url: str, entries: Mapping[str, Entry]) -> Snapshot:
         """A new snapshot: this one with ``entries`` (name -> Entry of ``type_url``) put in place
-        of, or next to, the type's entries of the same names; every other type is shared as is.
-        For owners that renew one resource (a secret) without rebuilding the rest."""
-        merged = {**self._entries.get(type_url, {}), **entries}
+        of, or next to, the type's entries of the same names; every other type's set is shared
+        as is. For owners that renew one resource (a secret) without rebuilding the rest."""
+        merged = {**self.entries(type_url), **entries}
         by_type = {name: merged[name] for name in sorted(merged)}
-        all_entries = {**self._entries, type_url: by_type}
-        hashes = {**self._hashes, type_url: type_hash((n, e.version) for n, e in by_type.items())}
-        return Snapshot._from_entries(all_entries, hashes)
+        return Snapshot.of({**self._types, type_url: TypeSet(type_url, by_type)})
 
     # -- reading ---------------------------------------------------------------------------------
     @property
     def type_urls(self) -> tuple[str, ...]:
         """The type URLs this snapshot has resources (possibly none) for."""
-        return tuple(self._entries)
+        return tuple(self._types)
+
+    def type_set(self, type_url: str) -> TypeSet | None:
+        """The type's resources as a (possibly shared) ``TypeSet``, or None when the type is absent."""
+        return self._types.get(type_url)
 
     def entries(self, type_url: str) -> Mapping[str, Entry]:
         """Name -> Entry for one type (empty when the type is absent), sorted by name."""
-        return self._entries.get(type_url, {})
+        found = self._types.get(type_url)
+        return found.entries if found is not None else _NO_ENTRIES
 
     def resource(self, type_url: str, name: str) -> any_pb2.Any | None:
         """The packed resource, or None."""
-        entry = self._entries.get(type_url, {}).get(name)
+        entry = self.entries(type_url).get(name)
         return entry.any if entry else None
 
     def resource_version(self, type_url: str, name: str) -> str | None:
         """The content version (16 hex digits) of one resource, or None when absent."""
-        entry = self._entries.get(type_url, {}).get(name)
+        entry = self.entries(type_url).get(name)
         return entry.version if entry else None
 
     def type_hash(self, type_url: str) -> str:
         """The epoch-free part of a type's version (a hash of the sorted name:version pairs)."""
-        return self._hashes.get(type_url, EMPTY_HASH)
+        found = self._types.get(type_url)
+        return found.hash if found is not None else EMPTY_HASH
 
     def version(self, type_url: str, epoch: str) -> str:
         """The wire version of the whole type: ``<epoch>-<type_hash>``."""
@@ -244,41 +292,36 @@ class Snapshot:
 
     def eds_name(self, cluster_name: str) -> str | None:
         """The ClusterLoadAssignment name an EDS cluster subscribes to (None for other clusters)."""
-        return self._eds_names.get(cluster_name)
+        clusters = self._types.get(CLUSTER)
+        refs = clusters.refs.get(cluster_name) if clusters is not None else None
+        return refs[0] if refs else None
 
     def sotw_body(self, type_url: str, epoch: str) -> tuple[str, bytes]:
         """``(version, body)`` of the SotW response carrying every resource of the type.
 
         The body is a serialized DiscoveryResponse without a nonce, built once per epoch and
-        shared by every stream that is sent this snapshot.
+        type set: shared by every stream sent a snapshot holding that set.
         """
         version = self.version(type_url, epoch)
-        key = (type_url, version)
-        body = self._bodies.get(key)
-        if body is None:
-            body = sotw_body(type_url, version, self.entries(type_url).values())
-            with self._lock:
-                self._bodies[key] = body
-        return version, body
+        found = self._types.get(type_url)
+        if found is None:
+            return version, sotw_body(type_url, version, ())
+        return version, found.sotw_body(version)
 
     def client_config(self) -> bytes:
         """Every resource of this snapshot as one serialized CSDS ``ClientConfig``.
 
         One ``GenericXdsConfig`` per resource (type URL, name, content version, the packed
         resource), by type URL then name; a type present without resources is kept as a
-        ``GenericXdsConfig`` with only its type URL. It is a byte join of per-resource fragments
-        memoized on the shared entries, so dumping thousands of similar snapshots is cheap;
-        :func:`meshplane.stream.dump.render_client_config` turns it into JSON on demand.
+        ``GenericXdsConfig`` with only its type URL. It is a byte join of the type sets' parts
+        (memoized there, themselves joins of per-resource fragments memoized on the shared
+        entries), so dumping thousands of similar snapshots is cheap; it is not kept here: a
+        dump is stored once per publication, and a snapshot of its own would hold a copy of its
+        proxy's whole config for nothing. :func:`meshplane.stream.dump.render_client_config`
+        turns it into JSON on demand.
         """
-        if self._client_config is None:  # two threads racing here build the same bytes
-            parts: list[bytes] = []
-            for type_url in sorted(self._entries):
-                entries = self._entries[type_url]
-                if not entries:
-                    parts.append(_empty_type_fragment(type_url))
-                parts.extend(entry.csds_fragment for entry in entries.values())
-            self._client_config = b"".join(parts)
-        return self._client_config
+        types = self._types
+        return b"".join(types[type_url].csds() for type_url in sorted(types))
 
     def check_consistent(self) -> list[str]:
         """Problems that would leave Envoy waiting: EDS clusters without a ClusterLoadAssignment,
@@ -286,24 +329,27 @@ class Snapshot:
         """
         problems = []
         endpoints, routes = self.entries(ENDPOINT), self.entries(ROUTE)
-        for cluster, eds_name in sorted(self._eds_names.items()):
-            if eds_name not in endpoints:
-                problems.append(f"cluster {cluster!r} uses EDS {eds_name!r}, which is not in the snapshot")
-        for listener, names in sorted(self._route_refs.items()):
+        clusters, listeners = self._types.get(CLUSTER), self._types.get(LISTENER)
+        for cluster, refs in sorted(clusters.refs.items() if clusters is not None else ()):
+            if refs[0] not in endpoints:
+                problems.append(f"cluster {cluster!r} uses EDS {refs[0]!r}, which is not in the snapshot")
+        for listener, names in sorted(listeners.refs.items() if listeners is not None else ()):
             for name in names:
                 if name not in routes:
                     problems.append(f"listener {listener!r} uses RDS {name!r}, which is not in the snapshot")
         return problems
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{t.rsplit('.', 1)[-1]}={len(e)}" for t, e in self._entries.items())
+        counts = ", ".join(f"{t.rsplit('.', 1)[-1]}={len(s.entries)}" for t, s in self._types.items())
         return f"Snapshot({counts})"
 
 
 class SnapshotBuilder:
     """Builds many snapshots out of largely the same message objects (a fleet translated in one
     pass, where proxies share clusters, endpoints and route configs): each distinct message is
-    packed and hashed once, each distinct set of entries of a type gets its type hash once.
+    packed and hashed once, each distinct set of entries of a type becomes one shared ``TypeSet``
+    (its type hash, SotW body and config dump part made once), and proxies whose type sets all
+    come out the same share one ``Snapshot``.
 
     Same snapshots as ``Snapshot(resources)``. Messages are recognised by identity, so use one
     builder for one pass and then drop it: it keeps every message it saw alive until then (an
@@ -311,43 +357,65 @@ class SnapshotBuilder:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[int, tuple[object, Entry]] = {}
-        self._hashes: dict[tuple[object, ...], str] = {}
-        self._snapshots: dict[tuple[object, ...], Snapshot] = {}
+        self._entries: dict[int, tuple[object, Entry, str]] = {}  # id -> (message, entry, type URL)
+        self._sets: dict[tuple[object, ...], TypeSet] = {}
+        self._snapshots: dict[tuple[int, ...], Snapshot] = {}
 
-    def entry(self, type_url: str, name: str, resource: Message | Entry) -> Entry:
-        """``make_entry(type_url, name, resource)``, made once per distinct ``resource``."""
+    def entry(self, type_url: str, name: str, resource: Message | Entry, like: Entry | None = None) -> Entry:
+        """``make_entry(type_url, name, resource, like)``, made once per distinct ``resource``."""
         hit = self._entries.get(id(resource))
-        if hit is None or hit[1].name != name or hit[1].any.type_url != type_url:
-            hit = (resource, make_entry(type_url, name, resource))
+        if hit is None or hit[1].name != name or hit[2] != type_url:
+            hit = (resource, make_entry(type_url, name, resource, like), type_url)
             self._entries[id(resource)] = hit
         return hit[1]
 
-    def build(self, resources: Mapping[str, Mapping[str, Message | Entry]]) -> Snapshot:
+    def build(self, resources: Mapping[str, Mapping[str, Message | Entry]],
+              previous: Snapshot | None = None) -> Snapshot:
         """The Snapshot of ``resources`` (as ``Snapshot(resources)`` would make it).
 
-        Resources that come out as the same entries as an earlier call's (every type, every
-        name) get that call's Snapshot object: a fleet of alike proxies then shares one, and
-        with it every memoized response body and config dump.
+        Each type whose entries come out as an earlier call's gets that call's ``TypeSet``, and
+        resources whose every type does get that call's Snapshot object: a fleet of alike proxies
+        then shares one, and with it every memoized response body and config dump; proxies that
+        differ in one type (their own certificate) still share the other types' sets.
+
+        :param previous: the node's current snapshot, if any. A message that packs to the bytes
+            of its entry there keeps that Entry, a type whose entries all stay the same keeps its
+            TypeSet, and when every type does the result is ``previous`` itself: resources made
+            for one node alone (rebuilt as new messages at every pass) then cost a serialization,
+            not a new entry, type hash, body and config dump.
         """
-        entry, hashes_memo = self.entry, self._hashes
-        entries: dict[str, dict[str, Entry]] = {}
-        hashes: dict[str, str] = {}
-        keys = []
+        memo, sets = self._entries, self._sets
+        before = previous._types if previous is not None else {}
+        types: dict[str, TypeSet] = {}
         for type_url, by_name in resources.items():
-            by_type = {name: entry(type_url, name, by_name[name]) for name in sorted(by_name)}
-            # Entries are kept alive by self._entries, so their ids name them for the pass
-            # (and an entry's id stands for its name too).
+            was = before.get(type_url)
+            old = was.entries if was is not None else _NO_ENTRIES
+            by_type: dict[str, Entry] = {}
+            for name in sorted(by_name):
+                resource = by_name[name]
+                hit = memo.get(id(resource))  # self.entry, inlined: it runs for every resource of every proxy
+                if hit is None or hit[2] != type_url or hit[1].name != name:
+                    hit = memo[id(resource)] = (resource, make_entry(type_url, name, resource, old.get(name)), type_url)
+                by_type[name] = hit[1]
+            # Entries are kept alive by self._entries (or by the type set they came from, kept
+            # alive by self._sets), so their ids name them for the pass (and an entry's id
+            # stands for its name too).
             key = (type_url, *map(id, by_type.values()))
-            found = hashes_memo.get(key)
+            found = sets.get(key)
             if found is None:
-                found = hashes_memo[key] = type_hash((n, e.version) for n, e in by_type.items())
-            entries[type_url], hashes[type_url] = by_type, found
-            keys.append(key)
-        whole = tuple(keys)
+                found = was if was is not None and was.key == key else TypeSet(type_url, by_type)
+                sets[key] = found
+            types[type_url] = found
+        # Type sets are kept alive by self._sets, and each knows its type URL.
+        whole = tuple(map(id, types.values()))
         snapshot = self._snapshots.get(whole)
         if snapshot is None:
-            snapshot = self._snapshots[whole] = Snapshot._from_entries(entries, hashes)
+            if previous is not None and len(before) == len(types) and all(
+                    before.get(type_url) is found for type_url, found in types.items()):
+                snapshot = previous
+            else:
+                snapshot = Snapshot.of(types)
+            self._snapshots[whole] = snapshot
         return snapshot
 
 
