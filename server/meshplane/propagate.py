@@ -3,8 +3,9 @@
 * A proxy is registered when its first request arrives (the stream layer calls
   :meth:`Propagator.on_first_request`); its config is built at once from the current mesh.
 * :meth:`Propagator.run` polls ``PRAGMA data_version`` (a few microseconds), reads new revisions,
-  collects the touched dependency keys per mesh, and debounces: it rebuilds after ``debounce_ms``
-  without a new change, or ``debounce_max_ms`` after the first one, whichever comes first. Only
+  collects the touched dependency keys per mesh, and debounces each mesh on its own: it rebuilds a
+  mesh after ``debounce_ms`` without a new change to it, or ``debounce_max_ms`` after its first one,
+  whichever comes first. Only
   proxies whose dependency keys (translate.proxy_dependencies) meet the touched keys are rebuilt.
 * :class:`PersistentStatus` keeps every stream's status in memory and flushes what changed to the
   database several times a second, so the REST process can answer /meshplane/v1/proxies.
@@ -131,10 +132,38 @@ def _with_local_cluster(resources: Mapping[str, Mapping[str, Any]]) -> dict[str,
 
 
 @dataclass
+class _MeshPending:
+    """The dependency keys a mesh's revisions touched since its last rebuild, and when."""
+
+    keys: set[Key]
+    first_at: float
+    last_at: float
+
+
+@dataclass
 class _Pending:
-    keys: dict[str, set[Key]] = field(default_factory=dict)
-    first_at: float = 0.0
-    last_at: float = 0.0
+    """Changes waiting out their debounce, per mesh: writes to one mesh never hold back (nor
+    hurry) another mesh's push, so a steady stream of writes elsewhere cannot stretch a mesh's
+    wait to ``debounce_max_ms``."""
+
+    meshes: dict[str, _MeshPending] = field(default_factory=dict)
+
+    def add(self, mesh: str, keys: set[Key], now: float) -> None:
+        waiting = self.meshes.get(mesh)
+        if waiting is None:
+            self.meshes[mesh] = _MeshPending(set(keys), now, now)
+        else:
+            waiting.keys |= keys
+            waiting.last_at = now
+
+    def due(self, now: float, quiet_s: float, most_s: float) -> dict[str, set[Key]]:
+        """The meshes quiet for ``quiet_s``, or waiting for ``most_s``, with their keys."""
+        return {mesh: p.keys for mesh, p in self.meshes.items()
+                if now - p.last_at >= quiet_s or now - p.first_at >= most_s}
+
+    def drop(self, meshes: Iterable[str]) -> None:
+        for mesh in meshes:
+            self.meshes.pop(mesh, None)
 
 
 class PersistentStatus(MemoryStatusSink):
@@ -344,12 +373,10 @@ class Propagator:
                 self._collect(pending)
                 self._apply_cloud_map()
                 now = time.monotonic()
-                if pending.keys and (
-                    now - pending.last_at >= self.config.debounce_ms / 1000
-                    or now - pending.first_at >= self.config.debounce_max_ms / 1000
-                ):
-                    self.apply(pending.keys)
-                    pending = _Pending()  # only once applied: a failed apply (database down) is retried
+                due = pending.due(now, self.config.debounce_ms / 1000, self.config.debounce_max_ms / 1000)
+                if due:
+                    self.apply(due)
+                    pending.drop(due)  # only once applied: a failed apply (database down) is retried
                 # A flush holds the GIL the streams need to send and take ACKs: it waits for a
                 # quiet moment (a pushed change has been answered), and after a big one
                 # (thousands of proxies just changed) the next waits longer, so that writing
@@ -389,12 +416,8 @@ class Propagator:
             return
         self._last_rev = revisions[-1].rev
         now = time.monotonic()
-        if not pending.keys:
-            pending.first_at = now
-        pending.last_at = now
         for rev in revisions:
-            keys = pending.keys.setdefault(rev.mesh, set())
-            keys |= revision_keys(rev.kind, rev.name, rev.parent or None)
+            pending.add(rev.mesh, revision_keys(rev.kind, rev.name, rev.parent or None), now)
         if any(rev.kind in ("virtualNode", "mesh") for rev in revisions):
             self._refresh_cloud_map_queries()
 

@@ -52,6 +52,10 @@ MIGRATION_LOCK = 0x6D657368_00000002
 LEADER_LOCK = 0x6D657368_00000003
 #: Seconds between two backup polls of the feed (a notification may be lost on reconnect).
 BACKUP_POLL_S = 5.0
+#: After a connection failed, for this long a thread waits only DOWN_WAIT_S for a connection
+#: (then answers 503) instead of the busy timeout: the 503s of an outage come at once.
+DOWN_MEMORY_S = 10.0
+DOWN_WAIT_S = 0.5
 
 _UNAVAILABLE = "The database is unavailable; retry the request"
 
@@ -164,6 +168,7 @@ class PostgresPool:
             name="meshplane",
         )
         self._opened = False
+        self._down_at = 0.0  # time.monotonic() when a connection last failed (0: it did not)
         self._open_lock = threading.Lock()
         self._local = threading.local()
         self._changes = 0
@@ -188,11 +193,17 @@ class PostgresPool:
         if conn is not None and not conn.raw.closed:
             return conn
         self._ensure_open()
+        # While PostgreSQL is known to be down, a request waiting the whole busy timeout for a
+        # connection only delays its 503: wait briefly (the pool keeps reconnecting meanwhile).
+        down = time.monotonic() - self._down_at < DOWN_MEMORY_S
         try:
-            raw = self._pool.getconn(timeout=self._timeout_s)
+            raw = self._pool.getconn(timeout=DOWN_WAIT_S if down else self._timeout_s)
         except psycopg.OperationalError as exc:  # PoolTimeout is one
-            log.warning("no PostgreSQL connection: %s", _first_line(exc))
+            self._down_at = time.monotonic()
+            if not down:
+                log.warning("no PostgreSQL connection: %s", _first_line(exc))
             raise ServiceUnavailableException(_UNAVAILABLE) from None
+        self._down_at = 0.0
         conn = PgConnection(raw, self)
         self._local.conn = conn
         return conn
@@ -205,6 +216,8 @@ class PostgresPool:
             self._pool.putconn(conn.raw)
         if isinstance(exc, psycopg.errors.LockNotAvailable):
             return ServiceUnavailableException("The database is busy; retry the request")
+        if conn.raw.broken:
+            self._down_at = time.monotonic()
         log.warning("PostgreSQL: %s", _first_line(exc))
         return ServiceUnavailableException(_UNAVAILABLE)
 
