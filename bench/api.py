@@ -1074,13 +1074,14 @@ def backends_report(targets: list[Replicated], args: argparse.Namespace) -> str:
     lines.append(f"* CPU share other processes + the hypervisor (steal) took during the runs kept: {others}")
     statuses = {f"{label}/{s}": r.statuses for label, runs in by.items() for s, r in runs.items()}
     lines.append(f"* statuses, all runs: {json.dumps(statuses)}")
+    # The targets are for one replica on PostgreSQL; two replicas on these 2 cores share them
+    # with PostgreSQL and two load generators, so their figures are reported, not held to a target.
     checks = []
-    for label in (PG_ONE, PG_TWO):
-        d, c = by.get(label, {}).get("describe"), by.get(label, {}).get("create")
-        if d:
-            checks.append(f"{label} describe {d.rate:,.0f}/s (target 1,500): {'met' if d.rate >= 1500 else 'MISSED'}")
-        if c:
-            checks.append(f"{label} create {c.rate:,.0f}/s (target 400): {'met' if c.rate >= 400 else 'MISSED'}")
+    d, c = by.get(PG_ONE, {}).get("describe"), by.get(PG_ONE, {}).get("create")
+    if d:
+        checks.append(f"{PG_ONE} describe {d.rate:,.0f}/s (target 1,500): {'met' if d.rate >= 1500 else 'MISSED'}")
+    if c:
+        checks.append(f"{PG_ONE} create {c.rate:,.0f}/s (target 400): {'met' if c.rate >= 400 else 'MISSED'}")
     lines.append("* targets: " + "; ".join(checks))
     return "\n".join(lines) + "\n"
 
