@@ -674,7 +674,7 @@ class Propagator:
         if not rows and not configs and self.metrics is None:
             return
         # Stored as CSDS bytes (a byte join per proxy); the REST side renders JSON when asked.
-        dumps = {node: snapshot.client_config() for node, snapshot in configs.items()}
+        dumps = {node: snapshot.client_config_parts() for node, snapshot in configs.items()}
         info = dict(self.info)
         if self.metrics is not None:
             info[self.metrics_key] = generate_latest(self.metrics.registry).decode()

@@ -238,3 +238,33 @@ def test_reloading_a_mesh_state_reuses_the_specs_that_did_not_change(tmp_path):
     store.delete(kinds.VIRTUAL_NODE, "m", "", "a")
     third = load_mesh_state(store, "m", parsed)
     assert third is not None and "a" not in third.virtual_nodes and len(parsed) == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_published_configs_are_stored_by_type_and_only_changed_types_are_written(make_db, backend):
+    from meshplane.store.proxies import ProxyStore
+
+    store = _store(make_db(backend))
+    proxies = ProxyStore(store.pool, "r1")
+    try:
+        first = [("t/a", "h1", b"A1"), ("t/b", "h2", b"B1"), ("t/c", "h3", b"C1")]
+        proxies.save([], {"node-1": first}, {})
+        assert proxies.config("node-1") == b"A1B1C1"
+
+        def stamps() -> dict[str, float]:
+            rows = store.pool.get().execute(
+                "SELECT type_url, updated_at FROM proxy_config_parts WHERE node_id=?", ("node-1",)).fetchall()
+            return {str(t): float(u) for t, u in rows}
+
+        before = stamps()
+        time.sleep(0.01)
+        # A route change: one type changes, one goes away; the unchanged part is not written again.
+        proxies.save([], {"node-1": [("t/a", "h1", b"A1"), ("t/b", "h9", b"B2")]}, {})
+        after = stamps()
+        assert proxies.config("node-1") == b"A1B2"
+        assert after["t/a"] == before["t/a"] and after["t/b"] > before["t/b"] and "t/c" not in after
+        # Another process (a restarted xDS worker) starts afresh for the node.
+        ProxyStore(store.pool, "r2").save([], {"node-1": [("t/z", "h", b"Z")]}, {})
+        assert proxies.config("node-1") == b"Z"
+    finally:
+        store.close()

@@ -193,3 +193,21 @@ def m006_replicas(db: Database) -> None:
         CREATE INDEX job_runs_job ON job_runs (job, started_at);
         """
     )
+
+
+@migrations()
+def m007_proxy_config_parts(db: Database) -> None:
+    """Last-published configs by type (store/proxies.py): a change rewrites only the types it changed.
+    Rows of ``proxy_configs`` (whole dumps, written by earlier releases) are still read."""
+    db.executescript(
+        """
+        CREATE TABLE proxy_config_parts (
+            node_id TEXT NOT NULL,
+            type_url TEXT NOT NULL,
+            digest TEXT NOT NULL,              -- the type's hash: unchanged type, unchanged part
+            data BLOB NOT NULL,                -- that type's part of the serialized CSDS ClientConfig
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (node_id, type_url)
+        );
+        """
+    )

@@ -168,6 +168,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX job_runs_job ON job_runs (job, started_at);
     """),
+    ("m007_proxy_config_parts", """
+        CREATE TABLE proxy_config_parts (
+            node_id TEXT NOT NULL,
+            type_url TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            data BYTEA NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (node_id, type_url)
+        );
+    """),
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,13 @@ _UPSERT_CONFIG = (
     "INSERT INTO proxy_configs (node_id, config, updated_at) VALUES (?,?,?) ON CONFLICT (node_id) DO UPDATE SET "
     "config=excluded.config, updated_at=excluded.updated_at"
 )
+_UPSERT_PART = (
+    "INSERT INTO proxy_config_parts (node_id, type_url, digest, data, updated_at) VALUES (?,?,?,?,?) "
+    "ON CONFLICT (node_id, type_url) DO UPDATE SET digest=excluded.digest, data=excluded.data, "
+    "updated_at=excluded.updated_at"
+)
+#: A published config by type: (type URL, the type's hash, its part of the CSDS ClientConfig).
+ConfigParts = Sequence[tuple[str, str, bytes]]
 _UPSERT_INFO = "INSERT INTO xds_info (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value"
 
 
@@ -76,6 +83,9 @@ class ProxyStore:
         self.pool = pool
         self.replica = replica
         self._ns = f"{replica}:" if replica else ""
+        # node -> type URL -> hash of the part this process last stored: unchanged parts (most
+        # of a proxy's config after a route change, its certificate) are not written again.
+        self._stored: dict[str, dict[str, str]] = {}
 
     def _write(self, statements: Iterable[tuple[str, Iterable[tuple[Any, ...]]]]) -> None:
         def run(conn: Connection) -> None:
@@ -102,9 +112,14 @@ class ProxyStore:
             (_UPSERT_INFO, self._info_rows(info)),
         ])
 
-    def save(self, streams: Iterable[StreamRow], configs: Mapping[str, bytes], info: Mapping[str, str]) -> None:
-        """Upsert stream rows, last-published configs (serialized CSDS ClientConfigs) and info in one
-        transaction."""
+    def save(self, streams: Iterable[StreamRow], configs: Mapping[str, bytes | ConfigParts],
+             info: Mapping[str, str]) -> None:
+        """Upsert stream rows, last-published configs and info in one transaction.
+
+        A config is a serialized CSDS ClientConfig (stored whole), or its parts by type
+        (:data:`ConfigParts`): then only the parts whose hash differs from what this store last
+        wrote for the node are written, and types the node no longer has are removed.
+        """
         now_rows = sorted(
             (s.stream, s.node_id, s.mesh, s.kind, s.name, s.protocol, s.peer, int(s.connected),
              s.connected_since, s.last_seen,
@@ -113,12 +128,33 @@ class ProxyStore:
             for s in streams
         )
         now = _now()
-        config_rows = sorted((node, cfg, now) for node, cfg in configs.items())
+        config_rows = sorted((node, cfg, now) for node, cfg in configs.items() if isinstance(cfg, bytes))
+        part_rows: list[tuple[str, str, str, bytes, float]] = []
+        gone_rows: list[tuple[str, str]] = []
+        cleared: list[tuple[str]] = []
+        stored: dict[str, dict[str, str]] = {}
+        for node in sorted(configs):
+            parts = configs[node]
+            if isinstance(parts, bytes):
+                continue
+            before = self._stored.get(node)
+            if before is None:
+                cleared.append((node,))  # first write of this node by this process: start afresh
+                before = {}
+            after = {type_url: digest for type_url, digest, _ in parts}
+            part_rows.extend((node, type_url, digest, data, now) for type_url, digest, data in parts
+                             if before.get(type_url) != digest)
+            gone_rows.extend((node, type_url) for type_url in sorted(before.keys() - after.keys()))
+            stored[node] = after
         self._write([
             (_UPSERT_STREAM, now_rows),
             (_UPSERT_CONFIG, config_rows),
+            ("DELETE FROM proxy_config_parts WHERE node_id=?", cleared),
+            ("DELETE FROM proxy_config_parts WHERE node_id=? AND type_url=?", gone_rows),
+            (_UPSERT_PART, part_rows),
             (_UPSERT_INFO, self._info_rows(info)),
         ])
+        self._stored.update(stored)  # only once committed: a failed write is written in full again
 
     def set_info(self, info: Mapping[str, str]) -> None:
         """Record facts of the running xDS process (``listen``)."""
@@ -181,7 +217,11 @@ class ProxyStore:
     def config(self, node_id: str) -> bytes | Any | None:
         """The resources last published to ``node_id``, or None: a serialized CSDS ClientConfig
         (bytes), or, in a row an earlier meshplane wrote, their JSON value."""
-        row = self.pool.get().execute("SELECT config FROM proxy_configs WHERE node_id=?", (node_id,)).fetchone()
+        conn = self.pool.get()
+        parts = conn.execute("SELECT type_url, data FROM proxy_config_parts WHERE node_id=?", (node_id,)).fetchall()
+        if parts:  # by type (sorted here: a database's collation need not be byte order)
+            return b"".join(bytes(data) for _, data in sorted(parts, key=lambda part: str(part[0])))
+        row = conn.execute("SELECT config FROM proxy_configs WHERE node_id=?", (node_id,)).fetchone()
         if row is None:
             return None
         value = row[0]

@@ -323,6 +323,14 @@ class Snapshot:
         types = self._types
         return b"".join(types[type_url].csds() for type_url in sorted(types))
 
+    def client_config_parts(self) -> list[tuple[str, str, bytes]]:
+        """:meth:`client_config` by type: ``(type URL, type hash, that type's part)``, by type URL.
+        The parts joined are the dump; the hash tells a writer whether a part changed since it
+        last stored it (a route change leaves a proxy's other types, its certificate included, as
+        they were)."""
+        types = self._types
+        return [(type_url, types[type_url].hash, types[type_url].csds()) for type_url in sorted(types)]
+
     def check_consistent(self) -> list[str]:
         """Problems that would leave Envoy waiting: EDS clusters without a ClusterLoadAssignment,
         listeners whose HttpConnectionManager names a missing RouteConfiguration. Empty when fine.
