@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 
+from polling import wait_for  # noqa: F401 - re-exported: the tests import it from here
+
 CORE_TYPES: tuple[str, ...] = ("CDS", "EDS", "LDS", "RDS")
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, message: str | Callable[[], str],
-             interval: float = 0.05) -> T:
-    """Call ``check`` until it returns something truthy (returned), or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            text = message() if callable(message) else message
-            raise AssertionError(f"timed out after {timeout}s waiting for {text}")
-        time.sleep(interval)
 
 
 def proxy_streams(endpoint: str, node_id: str, connected_only: bool = True) -> list[dict[str, Any]]:

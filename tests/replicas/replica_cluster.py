@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import string
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
+
+from polling import wait_for  # noqa: F401 - re-exported: the tests import it from here
 
 from clients import make_client
 from procs import MeshplaneServer, env_with_venv
@@ -95,20 +96,6 @@ class Cluster:
         """Stop every replica still running (a killed one is only reaped and its log closed)."""
         for server in self.servers:
             server.stop()
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, message: str | Callable[[], str],
-             interval: float = 0.05) -> T:
-    """Call ``check`` until it returns something truthy (returned), or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            text = message() if callable(message) else message
-            raise AssertionError(f"timed out after {timeout}s waiting for {text}")
-        time.sleep(interval)
 
 
 def error_code(exc: BaseException) -> str:
