@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import re
 import uuid
 
-import psycopg
 import pytest
 
 from clients import make_client
@@ -25,6 +25,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite the translator golden files (tests/unit/testdata/out) instead of comparing",
     )
+
+
+_MEASUREMENTS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print what the tests measured with ``measure`` (also recorded as junit properties)."""
+    if _MEASUREMENTS:
+        terminalreporter.section("meshplane measurements")
+        for line in _MEASUREMENTS:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def measure(request: pytest.FixtureRequest,
+            record_property: Callable[[str, object], None]) -> Callable[[str, object], None]:
+    """``measure(name, value)``: keep a measured figure in the test report and the run's summary."""
+
+    def record(name: str, value: object) -> None:
+        record_property(name, value)
+        line = f"{request.node.name}: {name} = {value}"
+        _MEASUREMENTS.append(line)
+        print(line)
+
+    return record
 
 
 @pytest.fixture(scope="session")
@@ -66,14 +91,8 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture
 def pg_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
     """The URL of a fresh empty database, owned by the role ``meshplane``, dropped after the test."""
-    slug = re.sub(r"[^a-z0-9_]+", "_", request.node.name.lower())[:40]
-    name = f"t_{slug}_{uuid.uuid4().hex[:8]}"
-    url = postgres.create_database(name)
-    yield url
-    try:
-        postgres.drop_database(name)
-    except psycopg.Error:  # the test left the server stopped: nothing to drop, it goes at session end
-        pass
+    with postgres.temporary_database(request.node.name) as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ traversable by that user (the default /tmp is).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -23,6 +24,8 @@ import signal
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -154,6 +157,20 @@ class PostgresServer:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
                 sql.Identifier(name), sql.Identifier(ROLE)))
         return self.url(name)
+
+    @contextlib.contextmanager
+    def temporary_database(self, label: str) -> Iterator[str]:
+        """A fresh database named after ``label`` (a test or module name), its URL; dropped at the
+        end (unless the server was left stopped: it goes with the server)."""
+        name = f"t_{re.sub(r'[^a-z0-9_]+', '_', label.lower())[:40]}_{uuid.uuid4().hex[:8]}"
+        url = self.create_database(name)
+        try:
+            yield url
+        finally:
+            try:
+                self.drop_database(name)
+            except psycopg.Error:
+                pass
 
     def drop_database(self, name: str) -> None:
         """Drop ``name`` if it exists, ending its sessions first."""

@@ -20,6 +20,27 @@ def _config(**flags: Any) -> Config:
         raise click.UsageError(str(exc)) from None
 
 
+def xds_flags(fn: Any) -> Any:
+    """The xDS side's options, shared by `serve` and `xds`: worker processes, Cloud Map polling, and
+    what the translation adds (the *.amazonaws.com passthrough)."""
+    for option in reversed((
+        click.option("--xds-workers", type=int,
+                     help="xDS server processes, 0 = one per CPU (at most 4) [MESHPLANE_XDS_WORKERS; default 0]"),
+        click.option("--cloudmap-interval", type=float,
+                     help="seconds between Cloud Map DiscoverInstances polls of each service awsCloudMap nodes name "
+                          "[MESHPLANE_CLOUDMAP_INTERVAL; default 5]"),
+        click.option("--cloudmap-health-status",
+                     type=click.Choice(["HEALTHY_OR_ELSE_ALL", "HEALTHY", "ALL", "UNHEALTHY"], case_sensitive=False),
+                     help="DiscoverInstances HealthStatus filter [MESHPLANE_CLOUDMAP_HEALTH_STATUS; default "
+                          "HEALTHY_OR_ELSE_ALL]"),
+        click.option("--aws-passthrough/--no-aws-passthrough", default=None,
+                     help="under DROP_ALL too, pass TLS for *.amazonaws.com on 443 through the egress listener, "
+                          "as App Mesh did [MESHPLANE_AWS_PASSTHROUGH; default on]"),
+    )):
+        fn = option(fn)
+    return fn
+
+
 @click.group()
 @click.version_option(package_name="meshplane")
 def main() -> None:
@@ -36,16 +57,7 @@ def main() -> None:
 @click.option("--threads", type=int, help="threads per API worker [MESHPLANE_THREADS; default 2]")
 @click.option("--synchronous", type=click.Choice(["NORMAL", "FULL"], case_sensitive=False),
               help="SQLite synchronous setting [MESHPLANE_SYNCHRONOUS; default NORMAL]")
-@click.option("--xds-workers", type=int, help="xDS server processes, 0 = one per CPU (at most 4) [MESHPLANE_XDS_WORKERS; default 0]")
-@click.option("--cloudmap-interval", type=float,
-              help="seconds between Cloud Map DiscoverInstances polls of each service awsCloudMap nodes name "
-                   "[MESHPLANE_CLOUDMAP_INTERVAL; default 5]")
-@click.option("--cloudmap-health-status",
-              type=click.Choice(["HEALTHY_OR_ELSE_ALL", "HEALTHY", "ALL", "UNHEALTHY"], case_sensitive=False),
-              help="DiscoverInstances HealthStatus filter [MESHPLANE_CLOUDMAP_HEALTH_STATUS; default HEALTHY_OR_ELSE_ALL]")
-@click.option("--aws-passthrough/--no-aws-passthrough", default=None,
-              help="under DROP_ALL too, pass TLS for *.amazonaws.com on 443 through the egress listener, "
-                   "as App Mesh did [MESHPLANE_AWS_PASSTHROUGH; default on]")
+@xds_flags
 @server_tls_flags(api=True)
 @mesh_ca_flags()
 @click.option("--ui/--no-ui", default=None, help="the web console at /ui/ [MESHPLANE_UI; default on]")
@@ -73,16 +85,7 @@ def serve(**flags: Any) -> None:
 @click.option("--xds-listen", help="xDS gRPC HOST:PORT or unix:///PATH [MESHPLANE_XDS_LISTEN; default 127.0.0.1:18000]")
 @click.option("--debounce-ms", type=int, help="quiet time before a push [MESHPLANE_DEBOUNCE_MS; default 100]")
 @click.option("--debounce-max-ms", type=int, help="longest delay of a push [MESHPLANE_DEBOUNCE_MAX_MS; default 5000]")
-@click.option("--xds-workers", type=int, help="xDS server processes, 0 = one per CPU (at most 4) [MESHPLANE_XDS_WORKERS; default 0]")
-@click.option("--cloudmap-interval", type=float,
-              help="seconds between Cloud Map DiscoverInstances polls of each service awsCloudMap nodes name "
-                   "[MESHPLANE_CLOUDMAP_INTERVAL; default 5]")
-@click.option("--cloudmap-health-status",
-              type=click.Choice(["HEALTHY_OR_ELSE_ALL", "HEALTHY", "ALL", "UNHEALTHY"], case_sensitive=False),
-              help="DiscoverInstances HealthStatus filter [MESHPLANE_CLOUDMAP_HEALTH_STATUS; default HEALTHY_OR_ELSE_ALL]")
-@click.option("--aws-passthrough/--no-aws-passthrough", default=None,
-              help="under DROP_ALL too, pass TLS for *.amazonaws.com on 443 through the egress listener, "
-                   "as App Mesh did [MESHPLANE_AWS_PASSTHROUGH; default on]")
+@xds_flags
 @click.option("--worker", hidden=True, help="internal: GROUP:INDEX:READY_FD of a worker of `meshplane xds`")
 @click.option("--auth", type=click.Choice(["sigv4", "none"], case_sensitive=False),
               help="sigv4: streams must authenticate (docs/security.md); none: accept any, even off loopback [MESHPLANE_AUTH]")

@@ -20,31 +20,6 @@ from proxy_sync import proxy_types, wait_for
 from meshplane.bootstrap import envoy_bootstrap
 
 
-_MEASUREMENTS: list[str] = []
-BIND_ERRORS = ("address already in use", "cannot bind")
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print what the end-to-end tests measured (they also record it as junit properties)."""
-    if _MEASUREMENTS:
-        terminalreporter.section("meshplane end-to-end measurements")
-        for line in _MEASUREMENTS:
-            terminalreporter.write_line(line)
-
-
-@pytest.fixture
-def measure(request: pytest.FixtureRequest, record_property: Callable[[str, object], None]) -> Callable[[str, object], None]:
-    """``measure(name, value)``: keep a measured figure in the test report and the run's summary."""
-
-    def record(name: str, value: object) -> None:
-        record_property(name, value)
-        line = f"{request.node.name}: {name} = {value}"
-        _MEASUREMENTS.append(line)
-        print(line)
-
-    return record
-
-
 @pytest.fixture(params=["sotw", "delta"])
 def xds_mode(request: pytest.FixtureRequest) -> str:
     """The ADS protocol the test's Envoys speak: state of the world or delta."""

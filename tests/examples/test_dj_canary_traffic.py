@@ -49,7 +49,6 @@ _e2e = _load_e2e_conftest()
 meshplane_xds = _e2e.meshplane_xds  # module scope: `meshplane serve` with xDS, both on port 0
 apps = _e2e.apps
 envoys = _e2e.envoys
-measure = _e2e.measure
 
 pytestmark = [pytest.mark.terraform, pytest.mark.envoy]
 

@@ -87,6 +87,13 @@ def connect(
     return conn
 
 
+def first_line(exc: BaseException) -> str:
+    """An error's first line, for a message or a log: database drivers add context lines (psycopg's
+    never hold a password, but they are noise)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def is_postgres(db: str) -> bool:
     """Whether ``db`` (the ``--db`` value) names a PostgreSQL database rather than a SQLite file."""
     return db.startswith(("postgresql://", "postgres://"))

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,6 +38,7 @@ import psycopg
 import psycopg_pool
 
 from meshplane.errors import ServiceUnavailableException
+from meshplane.store.database import first_line
 
 T = TypeVar("T")
 
@@ -201,7 +201,7 @@ class PostgresPool:
         except psycopg.OperationalError as exc:  # PoolTimeout is one
             self._down_at = time.monotonic()
             if not down:
-                log.warning("no PostgreSQL connection: %s", _first_line(exc))
+                log.warning("no PostgreSQL connection: %s", first_line(exc))
             raise ServiceUnavailableException(_UNAVAILABLE) from None
         self._down_at = 0.0
         conn = PgConnection(raw, self)
@@ -218,7 +218,7 @@ class PostgresPool:
             return ServiceUnavailableException("The database is busy; retry the request")
         if conn.raw.broken:
             self._down_at = time.monotonic()
-        log.warning("PostgreSQL: %s", _first_line(exc))
+        log.warning("PostgreSQL: %s", first_line(exc))
         return ServiceUnavailableException(_UNAVAILABLE)
 
     def write(self, fn: Callable[[Any], T], locks: Iterable[str] = ()) -> T:
@@ -327,33 +327,11 @@ class PostgresPool:
             except psycopg.Error as exc:
                 if self._stop.is_set():
                     return
-                log.warning("PostgreSQL listener: %s; reconnecting in %.1fs", _first_line(exc), delay)
+                log.warning("PostgreSQL listener: %s; reconnecting in %.1fs", first_line(exc), delay)
                 self._stop.wait(delay)
                 delay = min(5.0, delay * 2)
 
 
-def _first_line(exc: BaseException) -> str:
-    """An error's first line (psycopg adds context lines; none of them holds the password)."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def connect_direct(url: str) -> psycopg.Connection[Any]:
-    """A connection outside the pool, autocommit (migrations, leadership)."""
+    """A connection outside the pool, autocommit (migrations)."""
     return psycopg.connect(url, autocommit=True, connect_timeout=5)
-
-
-_SAFE_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
-
-
-def wait_until_reachable(url: str, timeout_s: float) -> None:
-    """Try to connect until ``timeout_s`` passed; raise the last error then."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with connect_direct(url):
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.5)

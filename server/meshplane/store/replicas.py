@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from meshplane.store.database import Connection, Pool, is_postgres
+from meshplane.store.database import Connection, Pool, first_line, is_postgres
 
 log = logging.getLogger("meshplane.store")
 
@@ -170,7 +170,7 @@ class LeaderLock:
             (self._held,) = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
             return bool(self._held)
         except psycopg.Error as exc:
-            log.warning("leader lock: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+            log.warning("leader lock: %s", first_line(exc))
             self._close_pg()
             return False
 

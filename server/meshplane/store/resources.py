@@ -30,7 +30,7 @@ from meshplane.errors import (
     TooManyTagsException,
 )
 from meshplane.kinds import Kind
-from meshplane.store.database import Connection, open_pool
+from meshplane.store.database import Connection, first_line, open_pool
 from meshplane.store.references import mentions, references
 
 T = TypeVar("T")
@@ -64,9 +64,6 @@ def _arn_lock(arn: str) -> str:
     return mesh_lock(path.split("/", 1)[0]) if path else "arn:" + arn
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 _COLUMNS = (
     "id, mesh, kind, parent, name, arn, uid, version, created_at, updated_at, "
@@ -546,7 +543,7 @@ class ResourceStore:
                 except self.pool.IntegrityError as exc:
                     raise ConflictException(
                         f"{kind.label} {item.name} in mesh {item.mesh}: its name, ARN or uid is already taken "
-                        f"({_first_line(exc)})"
+                        f"({first_line(exc)})"
                     ) from None
                 if item.tags:
                     tag_rows.extend((rid, t["key"], t["value"]) for t in item.tags)
