@@ -19,6 +19,8 @@ from proxy_sync import proxy_types, wait_for
 
 from meshplane.bootstrap import envoy_bootstrap
 
+BIND_ERRORS = ("address already in use", "cannot bind")
+
 
 @pytest.fixture(params=["sotw", "delta"])
 def xds_mode(request: pytest.FixtureRequest) -> str:
