@@ -86,3 +86,35 @@ def test_wsgi_headers() -> None:
     headers = WSGIHeaders({"HTTP_X_AMZ_DATE": "d", "CONTENT_TYPE": "t", "CONTENT_LENGTH": "3", "HTTP_HOST": "h"})
     assert headers.get("X-Amz-Date") == "d" and headers.get("content-type") == "t"
     assert headers.get("Content-Length") == "3" and headers.get("host") == "h" and headers.get("nope") is None
+
+
+def test_audit_lines_are_json_dumps_output() -> None:
+    """The audit line is written out directly (hot path): the same bytes json.dumps would give."""
+    from meshplane.auth import audit
+
+    fields = {"time": "2026-12-02T04:00:00.000Z", "key_id": 'K\u00e9"\n', "source": "::1", "action": "a",
+              "outcome": "denied", "reason": "x", "status": 403, "method": "PUT", "path": "/p",
+              "extra": {"a": [1, True, None]}, "flag": True, "ratio": 1.5}
+    expected = {name: fields.get(name) for name in audit.FIELDS}
+    expected.update({k: v for k, v in fields.items() if k not in expected})
+    assert audit._line(dict(fields)) == json.dumps(expected, separators=(",", ":"), default=str) + "\n"
+
+
+def test_the_body_is_parsed_once_per_request(tmp_path: Path) -> None:
+    """Authorization reads the body (names, tags) before the handler: both get the same parse."""
+    from flask import request
+
+    from meshplane.api import params
+    from meshplane.errors import BadRequestException
+
+    app = create_app(Config(db=str(tmp_path / "b.db")))
+    with app.test_request_context("/", method="PUT", data=b'{"meshName": "m"}'):
+        first = params.json_value(request)
+        assert first == {"meshName": "m"} and params.json_value(request) is first
+        assert params.body(request, {"meshName"}) is first
+    with app.test_request_context("/", method="PUT", data=b"  "):
+        assert params.json_value(request) is params.EMPTY_BODY and params.body(request, ()) == {}
+    with app.test_request_context("/", method="PUT", data=b"{nope"):
+        assert isinstance(params.json_value(request), ValueError)
+        with pytest.raises(BadRequestException, match="Request body is not valid JSON: Expecting property name"):
+            params.body(request, ())

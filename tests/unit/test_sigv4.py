@@ -308,8 +308,36 @@ def test_messages_never_hold_the_secret() -> None:
 
 
 def test_signing_keys_are_cached() -> None:
-    sigv4.signing_key_for.cache_clear()
+    sigv4.signer_for.cache_clear()
     for _ in range(3):
         verify_botocore_request(signed_now(VECTOR_NOW))
-    info = sigv4.signing_key_for.cache_info()
+    info = sigv4.signer_for.cache_info()
     assert info.misses == 1 and info.hits == 2
+
+
+def test_common_requests_skip_the_full_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What SDKs send (header auth, X-Amz-Date, a scope seen before) is checked with the scope
+    remembered; everything else, and every refusal, goes through the full check."""
+    assert verify_botocore_request(signed_now(VECTOR_NOW))
+
+    def full_check(value: str) -> dict[str, str]:
+        raise AssertionError("the full check ran")
+
+    monkeypatch.setattr(sigv4, "_parse_authorization", full_check)
+    assert verify_botocore_request(signed_now(VECTOR_NOW + 1))
+    with pytest.raises(AssertionError, match="the full check ran"):  # a refusal (here: too old): the full check says why
+        verify_botocore_request(signed_now(VECTOR_NOW + 1), now=VECTOR_NOW + 400)
+    monkeypatch.undo()
+    wrong = signed_now(VECTOR_NOW)
+    wrong.headers.replace_header("Authorization", wrong.headers["Authorization"][:-4] + "0000")
+    with pytest.raises(InvalidSignatureException, match="does not match the signature you provided"):
+        verify_botocore_request(wrong)
+
+
+def test_signer_is_hmac_sha256() -> None:
+    import hmac
+
+    for key_bytes in (b"", b"k" * 32, bytes(range(64))):
+        for message in ("", "AWS4-HMAC-SHA256\n20261201T201625Z\nscope\nabc", "é" * 100):
+            expected = hmac.new(key_bytes, message.encode(), hashlib.sha256).hexdigest()
+            assert sigv4.Signer(key_bytes).hexdigest(message) == expected

@@ -11,18 +11,46 @@ from flask import Request
 from meshplane.errors import BadRequestException
 
 
+#: Where :func:`json_value` keeps its result in the WSGI environ (one per request).
+_PARSED = "meshplane.json_body"
+_EMPTY = object()
+
+
+def json_value(request: Request) -> Any:
+    """The body parsed as JSON, once per request (authorization reads it before the handler does):
+    the value, :data:`EMPTY_BODY` for a blank body, or the ``ValueError`` it raised. Callers must not
+    change the value: the next caller gets the same object."""
+    environ = request.environ
+    try:
+        return environ[_PARSED]
+    except KeyError:
+        pass
+    raw = request.get_data(cache=True)
+    value: Any
+    if not raw.strip():
+        value = _EMPTY
+    else:
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            value = ValueError(str(exc))
+    environ[_PARSED] = value
+    return value
+
+
+EMPTY_BODY = _EMPTY
+
+
 def body(request: Request, allowed: Iterable[str]) -> dict[str, Any]:
     """The JSON object in the body; ``{}`` when empty.
 
     :raises BadRequestException: not JSON, not an object, or a member not in ``allowed``.
     """
-    raw = request.get_data(cache=True)
-    if not raw.strip():
+    value = json_value(request)
+    if value is _EMPTY:
         return {}
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequestException(f"Request body is not valid JSON: {exc}") from None
+    if isinstance(value, ValueError):
+        raise BadRequestException(f"Request body is not valid JSON: {value}")
     if not isinstance(value, dict):
         raise BadRequestException("Request body must be a JSON object")
     unknown = sorted(set(value) - set(allowed))

@@ -180,11 +180,26 @@ class Statement:
 
     def applies(self, action: str, resource: str, context: Context) -> bool:
         """Whether this statement matches the request (its Effect then decides)."""
-        if any(p.fullmatch(action) for p in self.actions) == self.not_action:
+        return self.covers_action(action) and self.applies_to(resource, context)
+
+    def covers_action(self, action: str) -> bool:
+        """Whether Action (or NotAction) selects ``action``."""
+        return any(p.fullmatch(action) for p in self.actions) != self.not_action
+
+    def applies_to(self, resource: str, context: Context) -> bool:
+        """Whether Resource (or NotResource) and the conditions select this request, its action
+        being covered."""
+        hit = False
+        for pattern in self.resources:
+            if pattern.fullmatch(resource) is not None:
+                hit = True
+                break
+        if hit == self.not_resource:
             return False
-        if any(p.fullmatch(resource) for p in self.resources) == self.not_resource:
-            return False
-        return all(c.test(context) for c in self.conditions)
+        for condition in self.conditions:
+            if not condition.test(context):
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -219,12 +234,25 @@ class Policy:
     def decide(self, action: str, resource: str, context: Context) -> bool | None:
         """True: allowed; False: explicitly denied; None: no statement allows (implicit deny)."""
         allowed = None
-        for statement in self.statements:
-            if statement.applies(action, resource, context):
+        for statement in self.for_action(action):
+            if statement.applies_to(resource, context):
                 if not statement.allow:
                     return False
                 allowed = True
         return allowed
+
+    def for_action(self, action: str) -> tuple[Statement, ...]:
+        """The statements whose Action selects ``action``, worked out once per action (a request
+        then only matches its resource: the actions are a few dozen, the resources unbounded)."""
+        cache: dict[str, tuple[Statement, ...]] = self.__dict__.setdefault("_for_action", {})
+        try:
+            return cache[action]
+        except KeyError:
+            pass
+        found = tuple(s for s in self.statements if s.covers_action(action))
+        if len(cache) < 1024:  # actions of requests: the known ones, plus whatever a caller makes up
+            cache[action] = found
+        return found
 
 
 def _fail(path: str, message: str) -> ValueError:
