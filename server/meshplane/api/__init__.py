@@ -18,8 +18,7 @@ from meshplane.config import Config
 def register_api(app: Flask, config: Config) -> None:
     """Mount the App Mesh API (/v20190125) and meshplane's own endpoints on ``app``."""
     errors.install(app)
-    auth.install(app, config)  # --auth sigv4: keys, verification, the audit log (api/auth.py)
-    app.before_request(lambda: auth.authenticate(request))
+    auth.install(app, config)  # --auth sigv4: keys, verification (a before_request hook), the audit log
     if config.rate_limit > 0:
         share = config.rate_limit / max(1, config.workers)
         bucket = TokenBucket(rate=share, burst=max(1.0, share))

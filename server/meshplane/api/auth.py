@@ -70,8 +70,14 @@ def install(app: Flask, config: Config) -> None:
     auditing = config.auth == "sigv4" or bool(config.audit_log)
     if auditing:
         audit.configure(config)
-    app.extensions["meshplane.auth"] = _Auth(config, keys, auditing, frozenset([config.region]), _body_limits())
-    app.after_request(_after)
+    state = _Auth(config, keys, auditing, frozenset([config.region]), _body_limits())
+    app.extensions["meshplane.auth"] = state
+    # The hooks hold the state: no application-context look-up per request, and none at all for
+    # what is switched off (without sigv4 nothing is verified; without auditing nothing runs after).
+    if keys is not None:
+        app.before_request(lambda: _authenticate(state, request._get_current_object()))  # type: ignore[attr-defined]
+    if auditing:
+        app.after_request(lambda response: _after(state, response))
 
 
 def _state() -> _Auth | None:
@@ -87,6 +93,12 @@ def authenticate(request: Request) -> None:
         return
     if isinstance(request, LocalProxy):  # every attribute read through the proxy costs a context look-up
         request = request._get_current_object()
+    _authenticate(state, request)
+
+
+def _authenticate(state: _Auth, request: Request) -> None:
+    """:func:`authenticate` with auth on (``state.keys`` set); ``request`` is the request itself."""
+    assert state.keys is not None
     if request.path in _OPEN_PATHS:
         return
     if console_session.handles(request):
@@ -109,13 +121,14 @@ def authenticate(request: Request) -> None:
     except ForbiddenException as exc:
         _refused(state, request, None, exc)
         raise
-    g.meshplane_key = key
+    flask_g = g._get_current_object()  # type: ignore[attr-defined]
+    flask_g.meshplane_key = key
     if key.admin:
         return
     wanted = _describe_remembered(request, state.config)
     if wanted is None:
         return  # no route matches: the 404 that follows reveals nothing
-    g.meshplane_wanted = wanted
+    flask_g.meshplane_wanted = wanted
     source, scheme = request.remote_addr or "", request.scheme
     memo = None
     if not wanted.context and not (wanted.existing and key.policy is not None and key.policy.uses_resource_tags):
@@ -196,10 +209,9 @@ def describe(request: Request, config: Config) -> Wanted | None:
                              account=config.account_id, region=config.region)
 
 
-def _after(response: Response) -> Response:
-    """Audit a successful write."""
-    state = _state()
-    if state is None or not state.audit or response.status_code >= 400:
+def _after(state: _Auth, response: Response) -> Response:
+    """Audit a successful write (registered only when auditing)."""
+    if response.status_code >= 400:
         return response
     req = request._get_current_object()  # type: ignore[attr-defined]  # one context look-up, not five
     if req.method not in _WRITES:

@@ -50,8 +50,10 @@ def authorize(
     if key.admin:
         return
     policy = key.policy
-    base = {name.lower(): value for name, value in (context or {}).items()}
-    base["aws:principalarn"] = key.principal_arn
+    base: dict[str, Any] = {}
+    if policy is not None and policy.uses_conditions:  # condition keys matter only to conditions
+        base = {name.lower(): value for name, value in (context or {}).items()}
+        base["aws:principalarn"] = key.principal_arn
     for arn in resources:
         decision = None
         if policy is not None:

@@ -216,6 +216,16 @@ class Policy:
     statements: tuple[Statement, ...]
     uses_resource_tags: bool
 
+    @property
+    def uses_conditions(self) -> bool:
+        """Some statement has a Condition (else the request's condition keys need not be gathered)."""
+        try:
+            return bool(self.__dict__["_uses_conditions"])
+        except KeyError:
+            found = any(s.conditions for s in self.statements)
+            self.__dict__["_uses_conditions"] = found
+            return found
+
     @classmethod
     def parse(cls, document: Any) -> Policy:
         """Validate and parse a policy document (a dict, or its JSON text).
@@ -244,11 +254,11 @@ class Policy:
     def for_action(self, action: str) -> tuple[Statement, ...]:
         """The statements whose Action selects ``action``, worked out once per action (a request
         then only matches its resource: the actions are a few dozen, the resources unbounded)."""
-        cache: dict[str, tuple[Statement, ...]] = self.__dict__.setdefault("_for_action", {})
         try:
+            cache: dict[str, tuple[Statement, ...]] = self.__dict__["_for_action"]
             return cache[action]
         except KeyError:
-            pass
+            cache = self.__dict__.setdefault("_for_action", {})
         found = tuple(s for s in self.statements if s.covers_action(action))
         if len(cache) < 1024:  # actions of requests: the known ones, plus whatever a caller makes up
             cache[action] = found

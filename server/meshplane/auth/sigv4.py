@@ -14,6 +14,12 @@ The checks run in AWS's order and raise its errors (all 403): no credentials
 time outside the ±5 minute window (InvalidSignature), an unknown or disabled key
 (UnrecognizedClient), an expired key (ExpiredToken), a wrong signature (InvalidSignature).
 Presigned URLs (``X-Amz-Algorithm`` & co. in the query) are accepted too.
+
+Cost: what SDKs send (header auth, ``X-Amz-Date``, the same credential scope and SignedHeaders on
+every request of a day) is verified with that part of the header parsed and checked once
+(``_verify_known_scope``): the same canonical request and checks, and any request it cannot accept
+goes through the full check, which raises the error. HMACs continue SHA-256 states prepared once per
+signing key (``Signer``).
 """
 
 from __future__ import annotations
