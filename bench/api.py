@@ -40,7 +40,8 @@ reported too.
 ``--auth`` adds a fifth target, meshplane NORMAL started with ``--auth sigv4`` and a key whose policy
 is evaluated on every request (``BENCH_POLICY``); wrk signs each request itself (SigV4 in Lua over
 libcrypto's SHA-256 and HMAC, as a client would), and the report compares its throughput with the
-unauthenticated server's. ``--auth-only`` runs just those two.
+unauthenticated server's, best over best and round by round (the median of the same-round ratios is the
+verdict: those runs are seconds apart). ``--auth-only`` runs just those two.
 
 ``--backends`` compares the storage backends instead, describe and create only, in one run: meshplane
 NORMAL on SQLite, one `meshplane serve` on PostgreSQL, and two `meshplane serve` replicas on one PostgreSQL
