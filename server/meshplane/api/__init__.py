@@ -1,7 +1,7 @@
 """HTTP only: parse the request, call the store, render the answer.
 
-Every request passes through :func:`meshplane.api.auth.authenticate` first: the one place where
-requests are authenticated (SigV4) and authorized (IAM policies), without touching a handler.
+With auth on, every request passes through :func:`meshplane.api.auth.authenticate` first: the one
+place where requests are authenticated (SigV4) and authorized (IAM policies), without touching a handler.
 """
 
 from __future__ import annotations

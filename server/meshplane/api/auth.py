@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from flask import Flask, Request, Response, current_app, g, request
-from werkzeug.local import LocalProxy
+from flask import Flask, Request, Response, g, request
 
 from meshplane import kinds
 from meshplane.api import params
@@ -75,29 +74,15 @@ def install(app: Flask, config: Config) -> None:
     # The hooks hold the state: no application-context look-up per request, and none at all for
     # what is switched off (without sigv4 nothing is verified; without auditing nothing runs after).
     if keys is not None:
-        app.before_request(lambda: _authenticate(state, request._get_current_object()))  # type: ignore[attr-defined]
+        app.before_request(lambda: authenticate(state, request._get_current_object()))  # type: ignore[attr-defined]
     if auditing:
         app.after_request(lambda response: _after(state, response))
 
 
-def _state() -> _Auth | None:
-    state: _Auth | None = current_app.extensions.get("meshplane.auth")
-    return state
-
-
-def authenticate(request: Request) -> None:
-    """Accept ``request`` or raise a 403 AppMeshError (MissingAuthenticationToken, InvalidSignature,
-    UnrecognizedClient, ExpiredToken, IncompleteSignature, AccessDenied)."""
-    state = _state()
-    if state is None or state.keys is None:
-        return
-    if isinstance(request, LocalProxy):  # every attribute read through the proxy costs a context look-up
-        request = request._get_current_object()
-    _authenticate(state, request)
-
-
-def _authenticate(state: _Auth, request: Request) -> None:
-    """:func:`authenticate` with auth on (``state.keys`` set); ``request`` is the request itself."""
+def authenticate(state: _Auth, request: Request) -> None:
+    """Accept ``request`` (the request object itself, not Flask's proxy) or raise a 403 AppMeshError
+    (MissingAuthenticationToken, InvalidSignature, UnrecognizedClient, ExpiredToken,
+    IncompleteSignature, AccessDenied). Installed as a before_request hook when auth is sigv4."""
     assert state.keys is not None
     if request.path in _OPEN_PATHS:
         return
