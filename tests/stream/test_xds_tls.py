@@ -15,7 +15,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from botocore.credentials import Credentials
 from cryptography import x509
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
+from polling import wait_for
 from procs import EnvoyProcess, MeshplaneServer
 
 from meshplane import pki
@@ -78,17 +78,6 @@ def streams(server: MeshplaneServer, node_id: str, auth: Any = None, ca: Path | 
                             auth=auth, verify=str(ca) if ca else True)
     response.raise_for_status()
     return [p for p in response.json()["proxies"] if p["nodeId"] == node_id]
-
-
-def wait_for(check: Any, timeout: float, what: Any) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
-        time.sleep(0.1)
 
 
 def synced(server: MeshplaneServer, node_id: str, **kwargs: Any) -> dict[str, Any] | None:

@@ -13,7 +13,8 @@ from meshplane.errors import BadRequestException
 
 #: Where :func:`json_value` keeps its result in the WSGI environ (one per request).
 _PARSED = "meshplane.json_body"
-_EMPTY = object()
+#: What :func:`json_value` gives for a blank body.
+EMPTY_BODY = object()
 
 
 def json_value(request: Request) -> Any:
@@ -28,7 +29,7 @@ def json_value(request: Request) -> Any:
     raw = request.get_data(cache=True)
     value: Any
     if not raw.strip():
-        value = _EMPTY
+        value = EMPTY_BODY
     else:
         try:
             value = json.loads(raw)
@@ -38,16 +39,13 @@ def json_value(request: Request) -> Any:
     return value
 
 
-EMPTY_BODY = _EMPTY
-
-
 def body(request: Request, allowed: Iterable[str]) -> dict[str, Any]:
     """The JSON object in the body; ``{}`` when empty.
 
     :raises BadRequestException: not JSON, not an object, or a member not in ``allowed``.
     """
     value = json_value(request)
-    if value is _EMPTY:
+    if value is EMPTY_BODY:
         return {}
     if isinstance(value, ValueError):
         raise BadRequestException(f"Request body is not valid JSON: {value}")

@@ -178,10 +178,6 @@ class Statement:
     not_resource: bool
     conditions: tuple[Condition, ...]
 
-    def applies(self, action: str, resource: str, context: Context) -> bool:
-        """Whether this statement matches the request (its Effect then decides)."""
-        return self.covers_action(action) and self.applies_to(resource, context)
-
     def covers_action(self, action: str) -> bool:
         """Whether Action (or NotAction) selects ``action``."""
         return any(p.fullmatch(action) for p in self.actions) != self.not_action

@@ -218,10 +218,9 @@ def payload_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest() if body else EMPTY_PAYLOAD_SHA256
 
 
-@lru_cache(maxsize=1024)
 def signing_key_for(secret: str, date: str, region: str, service: str) -> bytes:
-    """``HMAC("AWS4"+secret, date) -> region -> service -> "aws4_request"``, remembered (a key is
-    good for one date, region and service, so a busy server derives it once a day per key)."""
+    """``HMAC("AWS4"+secret, date) -> region -> service -> "aws4_request"`` (remembered through
+    :func:`signer_for`: a busy server derives it once a day per key)."""
     k = hmac.digest(f"AWS4{secret}".encode(), date.encode(), "sha256")
     for part in (region, service, TERMINATOR):
         k = hmac.digest(k, part.encode(), "sha256")
