@@ -21,7 +21,10 @@ provider "aws" {
   skip_requesting_account_id  = true
   skip_metadata_api_check     = true
   skip_region_validation      = true
-  max_retries                 = 1
+  # A few attempts, not 25 and not 1: the SDK retries a connection its own transport dropped while
+  # reading an answer ("use of closed network connection"); a create it retries carries the same
+  # clientToken, so meshplane answers it with the resource it already made.
+  max_retries = 3
 
   endpoints {
     appmesh = var.endpoint

@@ -44,7 +44,7 @@ def as_aws(hcl: str, endpoint: str) -> str:
       skip_requesting_account_id  = true
       skip_metadata_api_check     = true
       skip_region_validation      = true
-      max_retries                 = 1
+      max_retries                 = 3
       endpoints {{
         appmesh = "{endpoint}"
       }}
