@@ -45,6 +45,7 @@ resource "aws_appmesh_mesh" "lost_answer" {
 '''
 
 
+CREATE_MESH = "/v20190125/meshes"  # PUT: CreateMesh
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 
 
@@ -83,7 +84,7 @@ class LossyProxy:
                 token = json.loads(body).get("clientToken") if body.startswith(b"{") else None
                 with proxy._lock:
                     proxy.seen.append((self.command, self.path, token))
-                    lose = self.command == "PUT" and self.path.startswith("/v20190125/meshes") and proxy.lost == 0
+                    lose = (self.command, self.path) == ("PUT", CREATE_MESH) and proxy.lost == 0
                     proxy.lost += lose
                 upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=30)
                 try:
@@ -152,7 +153,7 @@ def test_a_create_whose_answer_is_lost_is_retried_and_replayed(tmp_path: Path, t
         if rest.get(f"/meshes/{mesh_name}") is not None:
             rest.delete(f"/meshes/{mesh_name}")
 
-    creates = [token for method, path, token in proxy.seen if method == "PUT" and path == "/v20190125/meshes"]
+    creates = [token for method, path, token in proxy.seen if (method, path) == ("PUT", CREATE_MESH)]
     assert proxy.lost == 1
     assert len(creates) == 2 and creates[0] and creates[0] == creates[1], proxy.seen
     # One mesh, written once: the retry was answered from the first attempt's write (without the
