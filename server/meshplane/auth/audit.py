@@ -82,8 +82,7 @@ def _line(fields: dict[str, Any]) -> str:
     """``fields`` as one JSON object on one line, FIELDS first (missing ones null), then the rest in
     the caller's order: json.dumps's output, written out directly (a line per write is on the hot path)."""
     get = fields.get
-    head = _HEAD % (_value(get("time")), _value(get("key_id")), _value(get("key_name")), _value(get("source")),
-                    _value(get("action")), _value(get("arn")), _value(get("outcome")), _value(get("reason")))
+    head = _HEAD % tuple([_value(get(name)) for name in FIELDS])
     rest = [_string(name) + ":" + _value(value) for name, value in fields.items() if name not in _KEYS]
     return head + ("," + ",".join(rest) if rest else "") + "}\n"
 
@@ -96,6 +95,7 @@ def _value(value: Any) -> str:
     if type(value) is int:
         return str(value)
     return _encode(value)
+
 
 #: (epoch second, its formatted "YYYY-MM-DDTHH:MM:SS"): the lines of one second share it.
 _second: tuple[int, str] = (-1, "")

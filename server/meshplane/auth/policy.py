@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from meshplane.auth import actions as _actions
@@ -212,15 +212,10 @@ class Policy:
     statements: tuple[Statement, ...]
     uses_resource_tags: bool
 
-    @property
+    @cached_property
     def uses_conditions(self) -> bool:
         """Some statement has a Condition (else the request's condition keys need not be gathered)."""
-        try:
-            return bool(self.__dict__["_uses_conditions"])
-        except KeyError:
-            found = any(s.conditions for s in self.statements)
-            self.__dict__["_uses_conditions"] = found
-            return found
+        return any(s.conditions for s in self.statements)
 
     @classmethod
     def parse(cls, document: Any) -> Policy:
